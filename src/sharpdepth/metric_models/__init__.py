@@ -1,0 +1,1 @@
+"""Metric depth models (the f_D role) behind one interface."""
