@@ -47,7 +47,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise ValueError(f"device {device!r} requested but MPS is not available on this machine")
+            raise ValueError(
+                f"device {device!r} requested but MPS is not available on this machine"
+            )
     return dev
 
 
@@ -65,9 +67,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     else:
         key = str(dtype).lower().removeprefix("torch.")
         if key not in _DTYPE_NAMES:
-            raise ValueError(
-                f"unknown dtype {dtype!r}: use auto, float32, float16 or bfloat16"
-            )
+            raise ValueError(f"unknown dtype {dtype!r}: use auto, float32, float16 or bfloat16")
         resolved = _DTYPE_NAMES[key]
     if resolved not in (torch.float32, torch.float16, torch.bfloat16):
         raise ValueError(f"unsupported dtype {resolved}: use float32, float16 or bfloat16")
@@ -98,7 +98,7 @@ def randn(
     device: torch.device,
     dtype: torch.dtype,
 ) -> torch.Tensor:
-    """Standard normal noise of ``shape`` drawn from ``generator``, returned on ``device``/``dtype``.
+    """Standard normal noise of ``shape`` from ``generator``, on ``device`` in ``dtype``.
 
     The draw happens on the generator's own device in float32, so the same seed gives
     the same numbers whatever the target device and dtype.

@@ -130,7 +130,7 @@ class CallableMetricModel(MetricDepthModel):
         if not callable(fn):
             raise TypeError(f"metric model must be callable, got {type(fn).__name__}")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.name = name or str(getattr(fn, "__name__", type(fn).__name__))
         if accepts_intrinsics is None:
             accepts_intrinsics = _takes_second_argument(fn)
         self.accepts_intrinsics = accepts_intrinsics
@@ -163,11 +163,7 @@ def _takes_second_argument(fn: Callable[..., Any]) -> bool:
         params = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
         return False
-    positional = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in params)
 
 

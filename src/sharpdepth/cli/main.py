@@ -1,0 +1,64 @@
+"""The ``sharpdepth`` command: a group of subcommands with heavy imports kept inside each.
+
+Logging is configured here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from sharpdepth import __version__
+
+LOGGER = logging.getLogger("sharpdepth")
+
+
+def _setup_logging(verbosity: int) -> None:
+    """Configure the root ``sharpdepth`` logger for command-line use."""
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("sharpdepth")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+    for noisy in ("diffusers", "transformers", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.ERROR if verbosity <= 0 else logging.INFO)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``sharpdepth`` and its subcommands."""
+    from sharpdepth.cli import predict
+
+    parser = argparse.ArgumentParser(
+        prog="sharpdepth",
+        description="Sharp metric depth from one image (SharpDepth, CVPR 2025).",
+    )
+    parser.add_argument("--version", action="version", version=f"sharpdepth {__version__}")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    predict.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sharpdepth`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_logging(-1 if args.quiet else 1 if args.verbose else 0)
+    try:
+        return int(args.run(args))
+    except KeyboardInterrupt:
+        LOGGER.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

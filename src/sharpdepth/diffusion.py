@@ -1,0 +1,436 @@
+"""The latent diffusion depth network: f_G (the prior) or G_theta (the sharpener).
+
+:class:`DiffusionDepthModel` bundles what both roles share: the x0-predicting UNet,
+the frozen autoencoder (E, D), the noise schedule, the conditioning timestep
+``t = T - 1``, the cached empty-prompt embedding and the depth task label. It owns
+the one implementation of "encode", "decode to depth" and "predict x0" used by
+inference, training and evaluation, and loads / saves diffusers-layout folders:
+
+* the authors' released SharpDepth checkpoint and Lotus-G depth checkpoints
+  (``model_index.json`` + ``unet/ vae/ scheduler/ text_encoder/ tokenizer/``),
+* Marigold-style checkpoints (v- or epsilon-prediction UNets, no class label),
+* our own layout, which ships ``prompt_embeds.safetensors`` instead of the text
+  encoder and a ``sharpdepth_config.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from sharpdepth.errors import CheckpointError
+from sharpdepth.method import depth_task_label
+
+LOGGER = logging.getLogger(__name__)
+
+PredictionType = Literal["sample", "epsilon", "v_prediction"]
+PREDICTION_TYPES: tuple[str, ...] = ("sample", "epsilon", "v_prediction")
+
+PROMPT_EMBEDS_FILE = "prompt_embeds.safetensors"
+PROMPT_EMBEDS_KEY = "empty_prompt_embeds"
+CONFIG_FILE = "sharpdepth_config.json"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_HUB_PATTERNS = [
+    "model_index.json",
+    CONFIG_FILE,
+    PROMPT_EMBEDS_FILE,
+    "unet/*.json",
+    "unet/*.safetensors",
+    "vae/*.json",
+    "vae/*.safetensors",
+    "scheduler/*",
+    "text_encoder/*.json",
+    "text_encoder/*.safetensors",
+    "tokenizer/*",
+]
+_HUB_IGNORE = ["*.fp16.*", "*non_ema*", "*.ckpt"]
+
+
+def resolve_checkpoint(name_or_path: str | os.PathLike[str], revision: str | None = None) -> Path:
+    """A local folder for a checkpoint given as a folder path or a Hugging Face Hub id.
+
+    Hub ids are fetched (or taken from the local cache, e.g. with
+    ``HF_HUB_OFFLINE=1``) with :func:`huggingface_hub.snapshot_download`, safetensors
+    weights only.
+
+    Raises:
+        CheckpointError: the folder does not exist and the id cannot be fetched.
+    """
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise CheckpointError(
+                f"checkpoint {str(name_or_path)!r} is a file; expected a folder with unet/ and vae/"
+            )
+        return path
+    name = str(name_or_path)
+    if not _HUB_ID.match(name) or name.startswith((".", "/", "~")):
+        raise CheckpointError(f"checkpoint {name!r} not found (no such folder)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        local = snapshot_download(
+            name, revision=revision, allow_patterns=_HUB_PATTERNS, ignore_patterns=_HUB_IGNORE
+        )
+        for sub in ("unet", "vae", "text_encoder"):
+            folder = Path(local) / sub
+            if folder.is_dir() and not any(folder.glob("*.safetensors")):
+                # older repositories ship PyTorch pickles only
+                local = snapshot_download(
+                    name,
+                    revision=revision,
+                    allow_patterns=[f"{sub}/*.bin"],
+                    ignore_patterns=_HUB_IGNORE,
+                )
+    except Exception as exc:  # network, auth, missing repo: all mean "cannot get it"
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(
+            f"checkpoint {name!r}: no such local folder, and fetching it from the Hugging Face "
+            f"Hub failed ({type(exc).__name__}: {reason})"
+        ) from exc
+    return Path(local)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """Read a JSON object, turning parse errors into :class:`CheckpointError`."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: cannot read JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a JSON object")
+    return data
+
+
+def compute_empty_prompt_embedding(text_encoder: Any, tokenizer: Any) -> torch.Tensor:
+    """Encode the empty prompt once, as the released pipelines do (no padding).
+
+    Args:
+        text_encoder: a transformers text encoder (e.g. ``CLIPTextModel``).
+        tokenizer: its tokenizer.
+
+    Returns:
+        ``[1, L, D]`` float32 embedding (L = 2 for CLIP: start and end tokens).
+    """
+    tokens = tokenizer(
+        "",
+        padding="do_not_pad",
+        max_length=tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    )
+    device = next(text_encoder.parameters()).device
+    with torch.no_grad():
+        out = text_encoder(tokens.input_ids.to(device))[0]
+    return out.float().cpu()
+
+
+def _load_text_embedding(root: Path) -> torch.Tensor:
+    """The empty-prompt embedding from ``prompt_embeds.safetensors`` or text encoder + tokenizer."""
+    stored = root / PROMPT_EMBEDS_FILE
+    if stored.is_file():
+        tensors = load_file(str(stored))
+        if PROMPT_EMBEDS_KEY not in tensors:
+            raise CheckpointError(f"{stored}: no tensor named {PROMPT_EMBEDS_KEY!r}")
+        return tensors[PROMPT_EMBEDS_KEY].float()
+    if not ((root / "text_encoder").is_dir() and (root / "tokenizer").is_dir()):
+        raise CheckpointError(
+            f"{root}: needs either {PROMPT_EMBEDS_FILE} or text_encoder/ and tokenizer/ "
+            "to build the empty-prompt embedding"
+        )
+    from transformers import AutoModel, AutoTokenizer
+
+    LOGGER.info("computing the empty-prompt embedding from %s/text_encoder", root)
+    tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
+    text_encoder = AutoModel.from_pretrained(root / "text_encoder", torch_dtype=torch.float32)
+    embedding = compute_empty_prompt_embedding(text_encoder, tokenizer)
+    del text_encoder  # released: only the cached embedding is kept
+    return embedding
+
+
+def _default_prediction_type(root: Path, model_index: Mapping[str, Any]) -> str:
+    """Which parametrisation the UNet's output has, from the checkpoint's metadata.
+
+    Our own config wins; Marigold checkpoints use their scheduler's
+    ``prediction_type``; Lotus-G and SharpDepth checkpoints predict x0 ("sample")
+    whatever their scheduler config says (the released code uses the output as x0).
+    """
+    cfg_file = root / CONFIG_FILE
+    if cfg_file.is_file():
+        value = _read_json(cfg_file).get("prediction_type")
+        if value:
+            return str(value)
+    class_name = str(model_index.get("_class_name", ""))
+    if "marigold" in class_name.lower():
+        sched = root / "scheduler" / "scheduler_config.json"
+        if sched.is_file():
+            return str(_read_json(sched).get("prediction_type", "epsilon"))
+        return "epsilon"
+    return "sample"
+
+
+class DiffusionDepthModel(torch.nn.Module):
+    """UNet + autoencoder + schedule + conditioning of a single-step depth diffusion model.
+
+    Args:
+        unet: ``diffusers.UNet2DConditionModel`` with ``2 * C`` input channels
+            (``[image latent, depth latent]``) and ``C`` output channels.
+        vae: ``diffusers.AutoencoderKL`` with ``C`` latent channels; its
+            ``scaling_factor`` (and ``shift_factor``, if any) and down-sampling
+            factor are read from its config.
+        scheduler: any diffusers scheduler with ``alphas_cumprod`` and
+            ``config.num_train_timesteps`` (only the noise schedule is used).
+        prompt_embeds: ``[1, L, D]`` empty-prompt embedding (D = the UNet's
+            ``cross_attention_dim``).
+        prediction_type: what the UNet outputs: ``"sample"`` (x0, Lotus-G and
+            SharpDepth), ``"epsilon"`` or ``"v_prediction"`` (Marigold-style).
+    """
+
+    prompt_embeds: torch.Tensor
+
+    def __init__(
+        self,
+        unet: Any,
+        vae: Any,
+        scheduler: Any,
+        prompt_embeds: torch.Tensor,
+        prediction_type: str = "sample",
+    ) -> None:
+        super().__init__()
+        if prediction_type not in PREDICTION_TYPES:
+            raise ValueError(
+                f"unknown prediction_type {prediction_type!r}; choose from {PREDICTION_TYPES}"
+            )
+        self.unet = unet
+        self.vae = vae
+        self.scheduler = scheduler
+        self.prediction_type = prediction_type
+        latent_channels = int(vae.config.latent_channels)
+        if int(unet.config.in_channels) != 2 * latent_channels:
+            raise CheckpointError(
+                f"UNet has {unet.config.in_channels} input channels; SharpDepth needs "
+                f"2 x {latent_channels} (image latent + depth latent)"
+            )
+        if int(unet.config.out_channels) != latent_channels:
+            raise CheckpointError(
+                f"UNet has {unet.config.out_channels} output channels; the autoencoder "
+                f"has {latent_channels} latent channels"
+            )
+        if prompt_embeds.ndim == 2:
+            prompt_embeds = prompt_embeds.unsqueeze(0)
+        cross_dim = unet.config.cross_attention_dim
+        if isinstance(cross_dim, int) and prompt_embeds.shape[-1] != cross_dim:
+            raise CheckpointError(
+                f"prompt embedding has width {prompt_embeds.shape[-1]}, the UNet expects "
+                f"{cross_dim}"
+            )
+        self.register_buffer("prompt_embeds", prompt_embeds[:1].clone(), persistent=False)
+        self.num_train_timesteps = int(scheduler.config.num_train_timesteps)
+        self.timestep = self.num_train_timesteps - 1
+        self.alpha_bar = float(scheduler.alphas_cumprod[self.timestep])
+        self.uses_class_label = unet.config.class_embed_type is not None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def latent_scaling(self) -> float:
+        """The autoencoder's latent scaling factor ``s`` (0.18215 for SD-2)."""
+        return float(self.vae.config.scaling_factor)
+
+    @property
+    def latent_shift(self) -> float:
+        """The autoencoder's latent shift factor (0 for SD-2 style autoencoders)."""
+        return float(getattr(self.vae.config, "shift_factor", None) or 0.0)
+
+    @property
+    def downsampling_factor(self) -> int:
+        """Pixels per latent cell along each side: ``2 ** (number of VAE blocks - 1)``."""
+        return int(2 ** (len(self.vae.config.block_out_channels) - 1))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype of the UNet."""
+        return next(self.unet.parameters()).dtype
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the UNet's parameters."""
+        return next(self.unet.parameters()).device
+
+    # ------------------------------------------------------------------ steps
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """``E(x).mean`` in scaled latent units (METHOD.md step 4).
+
+        Args:
+            x: ``[B, 3, H, W]`` in ``[-1, 1]``, H and W multiples of
+                :attr:`downsampling_factor`.
+
+        Returns:
+            ``[B, C, H / f, W / f]`` latents in the UNet's dtype.
+        """
+        vae_dtype = next(self.vae.parameters()).dtype
+        mean = self.vae.encode(x.to(vae_dtype)).latent_dist.mean
+        return ((mean - self.latent_shift) * self.latent_scaling).to(self.dtype)
+
+    def decode_depth(self, z: torch.Tensor) -> torch.Tensor:
+        """Channel mean of ``D(z / s)``: a latent back to a depth map in normalised units.
+
+        Args:
+            z: ``[B, C, h, w]`` scaled latents.
+
+        Returns:
+            ``[B, 1, h * f, w * f]`` float32, about ``[-1, 1]``.
+        """
+        vae_dtype = next(self.vae.parameters()).dtype
+        z = z.to(vae_dtype) / self.latent_scaling + self.latent_shift
+        image = self.vae.decode(z).sample
+        return image.float().mean(dim=1, keepdim=True)
+
+    def predict_x0(self, image_latent: torch.Tensor, depth_input: torch.Tensor) -> torch.Tensor:
+        """One UNet pass at ``t = T - 1``, returned as an x0 (clean depth latent) estimate.
+
+        Args:
+            image_latent: ``[B, C, h, w]`` ``z_i``.
+            depth_input: ``[B, C, h, w]`` the depth channel input (noise, or the
+                gated latent ``z'``); treated as ``x_t`` when converting epsilon- or
+                v-predictions to x0.
+
+        Returns:
+            ``[B, C, h, w]`` in the UNet's dtype.
+        """
+        b = image_latent.shape[0]
+        dtype = self.dtype
+        unet_in = torch.cat([image_latent.to(dtype), depth_input.to(dtype)], dim=1)
+        timesteps = torch.full((b,), self.timestep, device=unet_in.device, dtype=torch.long)
+        context = self.prompt_embeds.to(device=unet_in.device, dtype=dtype).expand(b, -1, -1)
+        labels = depth_task_label(b, unet_in.device, dtype) if self.uses_class_label else None
+        out = self.unet(
+            unet_in, timesteps, encoder_hidden_states=context, class_labels=labels
+        ).sample
+        if self.prediction_type == "sample":
+            return out
+        a, s = math.sqrt(self.alpha_bar), math.sqrt(1.0 - self.alpha_bar)
+        x_t = depth_input.to(dtype)
+        if self.prediction_type == "epsilon":
+            return (x_t - s * out) / a
+        return a * x_t - s * out  # v_prediction
+
+    # ------------------------------------------------------------------ I/O
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        torch_dtype: torch.dtype = torch.float32,
+        prediction_type: str | None = None,
+        revision: str | None = None,
+        vae: Any | None = None,
+    ) -> DiffusionDepthModel:
+        """Load from a diffusers-layout folder or Hub id (see the module docstring).
+
+        Args:
+            name_or_path: local folder or Hugging Face Hub id.
+            torch_dtype: dtype of the UNet and autoencoder weights.
+            prediction_type: override the UNet parametrisation (default: from the
+                checkpoint's metadata, x0 for Lotus-G / SharpDepth).
+            revision: Hub revision.
+            vae: use this autoencoder instead of the checkpoint's ``vae/``.
+
+        Raises:
+            CheckpointError: missing folder, missing component, incompatible shapes.
+        """
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+
+        root = resolve_checkpoint(name_or_path, revision=revision)
+        model_index = (
+            _read_json(root / "model_index.json") if (root / "model_index.json").is_file() else {}
+        )
+        needed = ["unet", "scheduler"] + ([] if vae is not None else ["vae"])
+        missing = [name for name in needed if not (root / name).is_dir()]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {str(root)!r} lacks {', '.join(m + '/' for m in missing)}; expected a "
+                "diffusers layout with unet/, vae/, scheduler/ and text_encoder/ + tokenizer/ "
+                f"(or {PROMPT_EMBEDS_FILE})"
+            )
+        try:
+            unet = UNet2DConditionModel.from_pretrained(
+                root, subfolder="unet", torch_dtype=torch_dtype
+            )
+            if vae is None:
+                vae = AutoencoderKL.from_pretrained(root, subfolder="vae", torch_dtype=torch_dtype)
+            sched_cfg = DDPMScheduler.load_config(root, subfolder="scheduler")
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"checkpoint {str(root)!r}: {exc}") from exc
+        scheduler = DDPMScheduler.from_config(sched_cfg)
+        embeds = _load_text_embedding(root)
+        ptype = prediction_type or _default_prediction_type(root, model_index)
+        LOGGER.info(
+            "loaded %s (%s layout, prediction type %s)",
+            root,
+            model_index.get("_class_name", "unknown"),
+            ptype,
+        )
+        model = cls(unet, vae, scheduler, embeds.to(torch_dtype), prediction_type=ptype)
+        return model.eval()
+
+    def save_pretrained(
+        self, path: str | os.PathLike[str], extra_config: Mapping[str, Any] | None = None
+    ) -> None:
+        """Write our diffusers-style layout atomically (folder swapped in when complete).
+
+        The folder holds ``unet/``, ``vae/``, ``scheduler/``, ``prompt_embeds.safetensors``,
+        ``model_index.json`` and ``sharpdepth_config.json`` (prediction type plus
+        ``extra_config``); no text encoder is needed to load it.
+        """
+        import diffusers
+
+        from sharpdepth import __version__
+
+        dest = Path(path).expanduser()
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        try:
+            self.unet.save_pretrained(tmp / "unet")
+            self.vae.save_pretrained(tmp / "vae")
+            self.scheduler.save_pretrained(tmp / "scheduler")
+            save_file(
+                {PROMPT_EMBEDS_KEY: self.prompt_embeds.detach().float().cpu().contiguous()},
+                str(tmp / PROMPT_EMBEDS_FILE),
+            )
+            index = {
+                "_class_name": "SharpDepthPipeline",
+                "_diffusers_version": diffusers.__version__,
+                "_sharpdepth_version": __version__,
+                "unet": ["diffusers", type(self.unet).__name__],
+                "vae": ["diffusers", type(self.vae).__name__],
+                "scheduler": ["diffusers", type(self.scheduler).__name__],
+            }
+            (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+            config = {"prediction_type": self.prediction_type, **dict(extra_config or {})}
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+            backup = None
+            if dest.exists():
+                backup = dest.parent / f".{dest.name}.old-{os.getpid()}"
+                os.replace(dest, backup)
+            os.replace(tmp, dest)
+            if backup is not None:
+                shutil.rmtree(backup, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
+def read_checkpoint_config(root: Path) -> dict[str, Any]:
+    """``sharpdepth_config.json`` of a resolved checkpoint folder, or ``{}``."""
+    cfg = root / CONFIG_FILE
+    return _read_json(cfg) if cfg.is_file() else {}

@@ -1,0 +1,368 @@
+"""SharpDepthPipeline: sharp metric depth from one image (METHOD.md inference, steps 1-9)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from sharpdepth import method
+from sharpdepth.diffusion import DiffusionDepthModel, read_checkpoint_config, resolve_checkpoint
+from sharpdepth.geometry import scale_intrinsics
+from sharpdepth.image_ops import ImageLike, as_output, images_to_batch, postprocess, preprocess
+from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
+from sharpdepth.runtime import make_generator, randn, resolve_device, resolve_dtype
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_PROCESSING_RESOLUTION = 768
+DEFAULT_CONFIDENCE_THRESHOLD = 0.5
+OUTPUT_TYPES = ("np", "pt")
+
+
+@dataclass
+class SharpDepthOutput:
+    """Result of :class:`SharpDepthPipeline` for a batch of ``B`` images of size ``H x W``.
+
+    Arrays are numpy (``output_type="np"``) or torch tensors (``"pt"``).
+
+    Attributes:
+        depth: ``[B, H, W]`` float32, the sharp metric depth in metres.
+        metric_depth: ``[B, H, W]`` float32, the metric model's depth in metres.
+        gate: ``[B, H, W]`` float32 in ``[0, 1]``, the noise-aware gate ``e`` (high where the
+            prior and the metric model disagree; ``1 - gate`` is a confidence map).
+        sharpened_depth: ``[B, H, W]`` float32, the sharpener's un-aligned depth in the
+            decoder's normalised units (about ``[-1, 1]``).
+        scale: ``[B]`` float64, ``depth = scale * sharpened_depth + shift``.
+        shift: ``[B]`` float64, metres.
+        intrinsics: ``[B, 3, 3]`` float32 pinhole matrices in input pixels when known
+            (given by the user or estimated by the metric model), else ``None``.
+        intrinsics_source: ``"user"``, ``"metric_model"`` or ``None``.
+        confidence_threshold: the gate threshold used for metric recovery.
+    """
+
+    depth: Any
+    metric_depth: Any
+    gate: Any
+    sharpened_depth: Any
+    scale: Any
+    shift: Any
+    intrinsics: Any | None = None
+    intrinsics_source: str | None = None
+    confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class SharpDepthPipeline:
+    """Sharp metric depth: a metric model's metres with a diffusion prior's edges.
+
+    Args:
+        sharpener: the sharpener ``G_theta`` with its autoencoder, schedule and
+            conditioning (a :class:`DiffusionDepthModel`); at inference it also plays
+            the prior ``f_G`` of the first pass.
+        metric_model: the metric depth model ``f_D`` (anything
+            :func:`sharpdepth.metric_models.load_metric_model` accepts).
+        processing_resolution: default longer side at which the networks run.
+        gate_variant: ``"released"`` (default) or ``"paper"``, see METHOD.md step 7.
+        confidence_threshold: pixels with gate ``e`` below it are used for metric
+            recovery (step 9).
+    """
+
+    def __init__(
+        self,
+        sharpener: DiffusionDepthModel,
+        metric_model: Any,
+        processing_resolution: int = DEFAULT_PROCESSING_RESOLUTION,
+        gate_variant: str = "released",
+        confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+    ) -> None:
+        self.sharpener = sharpener
+        self.metric_model: MetricDepthModel = load_metric_model(metric_model)
+        self.metric_model.to(sharpener.device)
+        _check_options(processing_resolution, gate_variant, confidence_threshold)
+        self.processing_resolution = processing_resolution
+        self.gate_variant = gate_variant
+        self.confidence_threshold = confidence_threshold
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        checkpoint: str | os.PathLike[str],
+        metric_model: Any = None,
+        device: str | torch.device | None = "auto",
+        dtype: str | torch.dtype | None = "auto",
+        prediction_type: str | None = None,
+        revision: str | None = None,
+        **options: Any,
+    ) -> SharpDepthPipeline:
+        """Load the sharpener from a folder or Hub id and attach a metric model.
+
+        Args:
+            checkpoint: the authors' released SharpDepth checkpoint, a Lotus-G depth
+                checkpoint, or a folder written by :meth:`save_pretrained`.
+            metric_model: registry name, Hub id/folder (see
+                :func:`~sharpdepth.metric_models.load_metric_model`), model or callable.
+                Default: the one recorded in the checkpoint's ``sharpdepth_config.json``.
+            device: ``"auto"`` (cuda, then mps, then cpu), or a torch device.
+            dtype: ``"auto"`` (float16 on CUDA, else float32) or a dtype name.
+            prediction_type: override the UNet parametrisation.
+            revision: Hub revision.
+            **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
+        """
+        dev = resolve_device(device)
+        torch_dtype = resolve_dtype(dtype, dev)
+        root = resolve_checkpoint(checkpoint, revision=revision)
+        config = read_checkpoint_config(root)
+        sharpener = DiffusionDepthModel.from_pretrained(
+            root, torch_dtype=torch_dtype, prediction_type=prediction_type
+        ).to(dev)
+        if metric_model is None:
+            metric_model = config.get("metric_model")
+            if metric_model is None:
+                raise ValueError(
+                    "no metric model given and the checkpoint records none; pass metric_model="
+                )
+        defaults: dict[str, Any] = {
+            key: config[key]
+            for key in ("processing_resolution", "gate_variant", "confidence_threshold")
+            if key in config
+        }
+        defaults.update(options)
+        if not isinstance(metric_model, MetricDepthModel) and isinstance(metric_model, str):
+            metric_model = load_metric_model(metric_model, device=dev)
+        return cls(sharpener, metric_model, **defaults)
+
+    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
+        """Save the sharpener and the default options (the metric model by name, if it has one)."""
+        extra: dict[str, Any] = {
+            "processing_resolution": self.processing_resolution,
+            "gate_variant": self.gate_variant,
+            "confidence_threshold": self.confidence_threshold,
+        }
+        spec = getattr(self.metric_model, "spec", None)
+        if isinstance(spec, str):
+            extra["metric_model"] = spec
+        self.sharpener.save_pretrained(path, extra_config=extra)
+
+    def to(self, device: str | torch.device) -> SharpDepthPipeline:
+        """Move the networks and the metric model to ``device``."""
+        dev = resolve_device(device)
+        self.sharpener.to(dev)
+        self.metric_model.to(dev)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the sharpener."""
+        return self.sharpener.device
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def __call__(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        intrinsics: torch.Tensor | np.ndarray | None = None,
+        processing_resolution: int | None = None,
+        gate_variant: str | None = None,
+        confidence_threshold: float | None = None,
+        seed: int | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
+        output_type: str = "np",
+        allow_constant_metric_depth: bool = True,
+    ) -> SharpDepthOutput:
+        """Sharp metric depth for one image or a batch of same-sized images.
+
+        Args:
+            images: a path, PIL image, numpy array, ``[3, H, W]`` tensor, a list of
+                these, or a ``[B, 3, H, W]`` tensor in ``[0, 1]``.
+            intrinsics: known ``[3, 3]`` or ``[B, 3, 3]`` pinhole matrices in input pixels;
+                passed (rescaled) to metric models that accept them.
+            processing_resolution: longer side for the networks (default: the
+                pipeline's, 768; 0 = native size).
+            gate_variant: ``"released"`` or ``"paper"``.
+            confidence_threshold: gate threshold for metric recovery (default 0.5).
+            seed: every image gets its own generator seeded with ``seed``, so an image's
+                result does not depend on the rest of the batch.
+            generator: alternatively one generator (draws for image 0, then 1, ...:
+                a batch equals consecutive single calls) or one per image.
+            output_type: ``"np"`` (numpy) or ``"pt"`` (torch, on the pipeline's device).
+            allow_constant_metric_depth: if ``False``, a constant metric map raises
+                :class:`~sharpdepth.errors.InvalidMetricDepthError`; if ``True`` it is
+                logged and processed (the result stays finite).
+
+        Returns:
+            :class:`SharpDepthOutput`.
+
+        Raises:
+            ValueError: bad arguments; InvalidMetricDepthError: the metric model
+            returned NaN / inf / non-positive (or constant) depth.
+        """
+        res = self.processing_resolution if processing_resolution is None else processing_resolution
+        variant = gate_variant or self.gate_variant
+        threshold = (
+            self.confidence_threshold if confidence_threshold is None else confidence_threshold
+        )
+        _check_options(res, variant, threshold)
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        model = self.sharpener
+        device = model.device
+
+        # 1. Resize (anti-aliased) and pad to the autoencoder's multiple.
+        rgb = images_to_batch(images).to(device)  # [B, 3, H, W] in [0, 1]
+        b = rgb.shape[0]
+        user_k = _check_intrinsics(intrinsics, b, device)
+        rgb_res, rgb_pad, geometry = preprocess(rgb, res, model.downsampling_factor)
+        sy = geometry.resized_size[0] / geometry.input_size[0]
+        sx = geometry.resized_size[1] / geometry.input_size[1]
+        generators = _generators(seed, generator, b)
+
+        # 2. Metric depth at processing resolution (metres), padded like the image.
+        k_res = scale_intrinsics(user_k, sx, sy) if user_k is not None else None
+        metric = self.metric_model(rgb_res, k_res)
+        d_res = metric.depth.to(device)  # [B, 1, h, w]
+        check_metric_depth(d_res, allow_constant=allow_constant_metric_depth)
+        d = torch.nn.functional.pad(
+            d_res,
+            (
+                0,
+                geometry.padded_size[1] - d_res.shape[-1],
+                0,
+                geometry.padded_size[0] - d_res.shape[-2],
+            ),
+            mode="replicate",
+        )  # [B, 1, h', w']
+
+        # 3. Normalise to [-1, 1].
+        d_n = method.normalize_depth(d)
+
+        # 4. Encode image and normalised depth in one batch.
+        latents = model.encode(torch.cat([rgb_pad * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
+        z_i, z_d = latents[:b], latents[b:]  # [B, C, h'/f, w'/f] each
+
+        # Noise, per image in the documented order: eps (prior pass), then eps' (gate).
+        eps, eps_gate = _draw_noise(generators, z_i.shape, z_d.shape, device, model.dtype)
+
+        # 5. Prior pass (the sharpener plays f_G).
+        z_g = model.predict_x0(z_i, eps)
+        d_g = model.decode_depth(z_g)  # [B, 1, h', w']
+
+        # 6. Noise-aware gate.
+        e = method.noise_aware_gate(d_g, d_n)
+        m = method.gate_to_latent(e, (int(z_d.shape[-2]), int(z_d.shape[-1])))
+
+        # 7. Gated latent.
+        z_gated = method.gated_latent(z_g, z_d, m, eps_gate, model.alpha_bar, variant)  # type: ignore[arg-type]
+
+        # 8. Sharpener pass.
+        z_hat = model.predict_x0(z_i, z_gated)
+        d_hat = model.decode_depth(z_hat)  # [B, 1, h', w']
+
+        # 9. Back to the input size, then metric recovery on confident pixels.
+        d_hat_in = postprocess(d_hat, geometry)
+        d_in = postprocess(d, geometry)
+        e_in = postprocess(e, geometry).clamp(0.0, 1.0)
+        scale, shift = method.fit_scale_shift(d_hat_in, d_in, e_in < threshold)
+        depth = method.apply_scale_shift(d_hat_in, scale, shift)
+
+        k_out, k_source = _output_intrinsics(user_k, metric.intrinsics, sx, sy)
+        return SharpDepthOutput(
+            depth=as_output(depth, output_type),
+            metric_depth=as_output(d_in, output_type),
+            gate=as_output(e_in, output_type),
+            sharpened_depth=as_output(d_hat_in, output_type),
+            scale=scale.cpu().numpy() if output_type == "np" else scale,
+            shift=shift.cpu().numpy() if output_type == "np" else shift,
+            intrinsics=None
+            if k_out is None
+            else (k_out.cpu().numpy() if output_type == "np" else k_out),
+            intrinsics_source=k_source,
+            confidence_threshold=threshold,
+        )
+
+
+def _check_options(processing_resolution: int, gate_variant: str, threshold: float) -> None:
+    """Validate the pipeline options, raising ``ValueError`` with a clear message."""
+    if not isinstance(processing_resolution, int) or processing_resolution < 0:
+        raise ValueError(
+            "processing_resolution must be a non-negative int (0 = native), "
+            f"got {processing_resolution!r}"
+        )
+    if gate_variant not in method.GATE_VARIANTS:
+        raise ValueError(
+            f"gate_variant must be one of {method.GATE_VARIANTS}, got {gate_variant!r}"
+        )
+    if not 0.0 < float(threshold) <= 1.0:
+        raise ValueError(f"confidence_threshold must be in (0, 1], got {threshold!r}")
+
+
+def _check_intrinsics(
+    intrinsics: torch.Tensor | np.ndarray | None, batch: int, device: torch.device
+) -> torch.Tensor | None:
+    """Validate user intrinsics and return them as ``[B, 3, 3]`` float32, or ``None``."""
+    if intrinsics is None:
+        return None
+    k = torch.as_tensor(
+        np.asarray(intrinsics) if not isinstance(intrinsics, torch.Tensor) else intrinsics
+    )
+    k = k.to(device=device, dtype=torch.float32)
+    if k.shape == (3, 3):
+        k = k.unsqueeze(0).expand(batch, 3, 3)
+    if k.shape != (batch, 3, 3):
+        raise ValueError(f"intrinsics must be [3, 3] or [{batch}, 3, 3], got {tuple(k.shape)}")
+    if not torch.isfinite(k).all() or (k[:, 0, 0] <= 0).any() or (k[:, 1, 1] <= 0).any():
+        raise ValueError("intrinsics must be finite with positive focal lengths fx, fy")
+    return k.contiguous()
+
+
+def _generators(
+    seed: int | None,
+    generator: torch.Generator | Sequence[torch.Generator] | None,
+    batch: int,
+) -> list[torch.Generator]:
+    """One generator per image (possibly the same object repeated); see ``__call__``."""
+    if seed is not None and generator is not None:
+        raise ValueError("pass either seed or generator, not both")
+    if generator is None:
+        if seed is None:
+            shared = make_generator(None)
+            return [shared] * batch
+        return [make_generator(seed) for _ in range(batch)]
+    if isinstance(generator, torch.Generator):
+        return [generator] * batch
+    gens = list(generator)
+    if len(gens) != batch:
+        raise ValueError(f"got {len(gens)} generators for {batch} images")
+    return gens
+
+
+def _draw_noise(
+    generators: list[torch.Generator],
+    prior_shape: torch.Size,
+    gate_shape: torch.Size,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``eps`` then ``eps'`` for each image in turn from its generator."""
+    eps, eps_gate = [], []
+    for gen in generators:
+        eps.append(randn((1, *prior_shape[1:]), gen, device, dtype))
+        eps_gate.append(randn((1, *gate_shape[1:]), gen, device, dtype))
+    return torch.cat(eps), torch.cat(eps_gate)
+
+
+def _output_intrinsics(
+    user_k: torch.Tensor | None, model_k: torch.Tensor | None, sx: float, sy: float
+) -> tuple[torch.Tensor | None, str | None]:
+    """Intrinsics for the input resolution and where they came from."""
+    if user_k is not None:
+        return user_k, "user"
+    if model_k is not None:
+        return scale_intrinsics(model_k.to(torch.float32), 1.0 / sx, 1.0 / sy), "metric_model"
+    return None, None

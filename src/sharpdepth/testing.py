@@ -1,0 +1,199 @@
+"""Tiny random-weight components built from config, for tests and benchmarks.
+
+Nothing here touches the network: every model is constructed from a config with
+seeded random weights, in the same classes and folder layouts as the published
+checkpoints, so the real loading code is exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+LOGGER = logging.getLogger(__name__)
+
+#: Layouts :func:`write_tiny_checkpoint` can write.
+LAYOUTS = ("released", "lotus", "marigold", "sharpdepth")
+
+
+def tiny_unet(
+    latent_channels: int = 4,
+    cross_attention_dim: int = 32,
+    class_label: bool = True,
+    seed: int = 0,
+) -> Any:
+    """A 2-level ``UNet2DConditionModel`` with ``2 * latent_channels`` inputs (Lotus-G shape)."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet: Any = UNet2DConditionModel(
+        sample_size=16,
+        in_channels=2 * latent_channels,
+        out_channels=latent_channels,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        cross_attention_dim=cross_attention_dim,
+        attention_head_dim=8,
+        norm_num_groups=16,
+        class_embed_type="projection" if class_label else None,
+        projection_class_embeddings_input_dim=4 if class_label else None,
+    )
+    return unet.eval()
+
+
+def tiny_vae(
+    downsampling_factor: int = 8,
+    latent_channels: int = 4,
+    scaling_factor: float = 0.18215,
+    seed: int = 0,
+) -> Any:
+    """An ``AutoencoderKL`` with the given down-sampling factor (a power of two)."""
+    from diffusers import AutoencoderKL
+
+    levels = int(downsampling_factor).bit_length()
+    if 2 ** (levels - 1) != downsampling_factor:
+        raise ValueError(f"downsampling_factor must be a power of two, got {downsampling_factor}")
+    torch.manual_seed(seed)
+    vae: Any = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        block_out_channels=(8,) * levels,
+        layers_per_block=1,
+        latent_channels=latent_channels,
+        norm_num_groups=4,
+        sample_size=32,
+        scaling_factor=scaling_factor,
+    )
+    return vae.eval()
+
+
+def tiny_scheduler() -> Any:
+    """The SD-2 / Lotus-G noise schedule: 1000 steps, scaled_linear 0.00085..0.012."""
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        prediction_type="epsilon",
+    )
+
+
+def tiny_text_encoder(hidden_size: int = 32, seed: int = 0) -> tuple[Any, Any]:
+    """A 2-layer ``CLIPTextModel`` and a ``CLIPTokenizer`` with a 40-token vocabulary."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    chars = list("abcdefghijklmnopqrstuvwxyz")
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in chars:
+        vocab[c] = len(vocab)
+        vocab[c + "</w>"] = len(vocab)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    torch.manual_seed(seed)
+    config = CLIPTextConfig(
+        vocab_size=len(vocab),
+        hidden_size=hidden_size,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
+    )
+    return CLIPTextModel(config).eval(), tokenizer
+
+
+def write_tiny_checkpoint(
+    path: str | Path,
+    layout: str = "released",
+    downsampling_factor: int = 8,
+    seed: int = 0,
+) -> Path:
+    """Write a tiny random-weight checkpoint folder in one of the published layouts.
+
+    Args:
+        path: folder to create.
+        layout: ``"released"`` (the authors' SharpDepth checkpoint: model_index.json +
+            unet/vae/scheduler/text_encoder/tokenizer), ``"lotus"`` (Lotus-G depth, same
+            components), ``"marigold"`` (no class label, v-prediction scheduler) or
+            ``"sharpdepth"`` (ours: stored embedding, no text encoder).
+        downsampling_factor: of the autoencoder.
+        seed: weight seed.
+
+    Returns:
+        The folder.
+    """
+    from sharpdepth.diffusion import DiffusionDepthModel, compute_empty_prompt_embedding
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    root = Path(path)
+    unet = tiny_unet(class_label=layout != "marigold", seed=seed)
+    vae = tiny_vae(downsampling_factor=downsampling_factor, seed=seed + 1)
+    scheduler = tiny_scheduler()
+    text_encoder, tokenizer = tiny_text_encoder(seed=seed + 2)
+    if layout == "sharpdepth":
+        embeds = compute_empty_prompt_embedding(text_encoder, tokenizer)
+        DiffusionDepthModel(unet, vae, scheduler, embeds).save_pretrained(root)
+        return root
+    if layout == "marigold":
+        scheduler = scheduler.__class__.from_config(
+            scheduler.config, prediction_type="v_prediction"
+        )
+    root.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(root / "unet")
+    vae.save_pretrained(root / "vae")
+    scheduler.save_pretrained(root / "scheduler")
+    text_encoder.save_pretrained(root / "text_encoder")
+    tokenizer.save_pretrained(root / "tokenizer")
+    class_name = {
+        "released": "SharpDepthPipeline",
+        "lotus": "LotusGPipeline",
+        "marigold": "MarigoldDepthPipeline",
+    }[layout]
+    index = {
+        "_class_name": class_name,
+        "_diffusers_version": "0.30.0",
+        "scheduler": ["diffusers", "DDIMScheduler"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return root
+
+
+class SmoothMetricModel(torch.nn.Module):
+    """A deterministic stand-in metric depth model: depth = 1 + 4 * (1 - luminance) metres.
+
+    Blurred by average pooling, like a real metric model at edges. Accepts
+    ``(image, intrinsics)`` and ignores the intrinsics.
+    """
+
+    def __init__(self, blur: int = 5) -> None:
+        super().__init__()
+        self.blur = blur
+
+    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, 3, H, W]`` in ``[0, 1]`` -> ``[B, 1, H, W]`` metres in ``[1, 5]``."""
+        lum = image.mean(dim=1, keepdim=True)
+        pad = self.blur // 2
+        lum = torch.nn.functional.avg_pool2d(
+            torch.nn.functional.pad(lum, (pad, pad, pad, pad), mode="replicate"),
+            self.blur,
+            stride=1,
+        )
+        return 1.0 + 4.0 * (1.0 - lum)
