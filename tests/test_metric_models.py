@@ -23,6 +23,13 @@ from sharpdepth.metric_models import (
 )
 from sharpdepth.metric_models.transformers_models import TransformersMetricDepth
 from sharpdepth.metric_models.unidepth import UniDepthMetricDepth
+from sharpdepth.testing import (
+    perturb_weights,
+    tiny_depth_anything,
+    tiny_dinov2_config,
+    tiny_dpt_processor,
+    write_tiny_depth_anything,
+)
 
 H, W = 37, 53
 
@@ -33,61 +40,15 @@ def _image(batch: int = 2, seed: int = 0) -> torch.Tensor:
     return torch.rand(batch, 3, H, W, generator=gen)
 
 
-def _perturb(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> None:
-    """Add noise to every weight so that random-init models do not predict constant maps."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * std)
-
-
-def _dinov2(**kwargs: Any) -> Any:
-    from transformers import Dinov2Config
-
-    base: dict[str, Any] = {
-        "num_hidden_layers": 2,
-        "hidden_size": 16,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "reshape_hidden_states": False,
-    }
-    base.update(kwargs)
-    return Dinov2Config(**base)
-
-
-def _depth_anything(kind: str) -> Any:
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation
-
-    config = DepthAnythingConfig(
-        backbone_config=_dinov2(image_size=28, patch_size=14, out_indices=[1, 2]),
-        reassemble_hidden_size=16,
-        neck_hidden_sizes=[8, 16],
-        reassemble_factors=[2, 1],
-        fusion_hidden_size=8,
-        head_hidden_size=4,
-        depth_estimation_type=kind,
-        max_depth=20,
-    )
-    torch.manual_seed(0)
-    model = DepthAnythingForDepthEstimation(config)
-    _perturb(model)
-    return model
-
-
-def _dpt_processor() -> Any:
-    from transformers import DPTImageProcessor
-
-    return DPTImageProcessor(
-        size={"height": 28, "width": 28}, keep_aspect_ratio=True, ensure_multiple_of=14
-    )
+_perturb = perturb_weights
+_dinov2 = tiny_dinov2_config
+_depth_anything = tiny_depth_anything
+_dpt_processor = tiny_dpt_processor
 
 
 @pytest.fixture(scope="module")
 def depth_anything_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("depth_anything_metric")
-    _depth_anything("metric").save_pretrained(path)
-    _dpt_processor().save_pretrained(path)
-    return path
+    return write_tiny_depth_anything(tmp_path_factory.mktemp("depth_anything_metric"))
 
 
 @pytest.fixture(scope="module")

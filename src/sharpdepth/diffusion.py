@@ -153,7 +153,7 @@ def _load_text_embedding(root: Path) -> torch.Tensor:
 
     LOGGER.info("computing the empty-prompt embedding from %s/text_encoder", root)
     tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
-    text_encoder = AutoModel.from_pretrained(root / "text_encoder", torch_dtype=torch.float32)
+    text_encoder = AutoModel.from_pretrained(root / "text_encoder")
     embedding = compute_empty_prompt_embedding(text_encoder, tokenizer)
     del text_encoder  # released: only the cached embedding is kept
     return embedding

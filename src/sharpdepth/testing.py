@@ -197,3 +197,63 @@ class SmoothMetricModel(torch.nn.Module):
             stride=1,
         )
         return 1.0 + 4.0 * (1.0 - lum)
+
+
+def perturb_weights(model: torch.nn.Module, std: float = 0.1, seed: int = 0) -> None:
+    """Add seeded Gaussian noise to every weight, so random-init heads are not constant."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * std)
+
+
+def tiny_dinov2_config(**overrides: Any) -> Any:
+    """A 2-layer, 16-wide ``Dinov2Config`` for tiny depth-estimation backbones."""
+    from transformers import Dinov2Config
+
+    base: dict[str, Any] = {
+        "num_hidden_layers": 2,
+        "hidden_size": 16,
+        "num_attention_heads": 2,
+        "intermediate_size": 32,
+        "reshape_hidden_states": False,
+    }
+    base.update(overrides)
+    return Dinov2Config(**base)
+
+
+def tiny_depth_anything(kind: str = "metric", seed: int = 0) -> Any:
+    """A tiny ``DepthAnythingForDepthEstimation`` (``kind``: ``"metric"`` or ``"relative"``)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation
+
+    config = DepthAnythingConfig(
+        backbone_config=tiny_dinov2_config(image_size=28, patch_size=14, out_indices=[1, 2]),
+        reassemble_hidden_size=16,
+        neck_hidden_sizes=[8, 16],
+        reassemble_factors=[2, 1],
+        fusion_hidden_size=8,
+        head_hidden_size=4,
+        depth_estimation_type=kind,
+        max_depth=20,
+    )
+    torch.manual_seed(seed)
+    model = DepthAnythingForDepthEstimation(config)
+    perturb_weights(model, seed=seed)
+    return model.eval()
+
+
+def tiny_dpt_processor() -> Any:
+    """The Depth Anything image processor at a tiny 28 px input size."""
+    from transformers import DPTImageProcessor
+
+    return DPTImageProcessor(
+        size={"height": 28, "width": 28}, keep_aspect_ratio=True, ensure_multiple_of=14
+    )
+
+
+def write_tiny_depth_anything(path: str | Path, kind: str = "metric", seed: int = 0) -> Path:
+    """Save a tiny Depth Anything V2 model + processor in the Hub layout; returns ``path``."""
+    root = Path(path)
+    tiny_depth_anything(kind, seed).save_pretrained(root)
+    tiny_dpt_processor().save_pretrained(root)
+    return root

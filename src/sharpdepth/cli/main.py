@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -24,6 +25,9 @@ def _setup_logging(verbosity: int) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    if verbosity <= 0:
+        # weight-loading bars of transformers / diffusers / the Hub would interleave with ours
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     for noisy in ("diffusers", "transformers", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.ERROR if verbosity <= 0 else logging.INFO)
 
@@ -42,7 +46,24 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     predict.add_parser(sub)
+    models = sub.add_parser("models", help="list the named metric depth models")
+    models.set_defaults(run=_run_models)
     return parser
+
+
+def _run_models(args: argparse.Namespace) -> int:
+    """Print the metric depth model registry (name, Hub id, description)."""
+    from sharpdepth.metric_models import METRIC_MODELS
+
+    width = max(len(name) for name in METRIC_MODELS)
+    for name, entry in METRIC_MODELS.items():
+        hub = entry.hub_id or "(bundled)"
+        print(f"{name:<{width}}  {hub:<58}  {entry.description}")
+    print(
+        "\nAlso: hf:<hub id or folder>, unidepth:<hub id>, a transformers model folder, or "
+        "module:attribute / file.py:attribute for your own model."
+    )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

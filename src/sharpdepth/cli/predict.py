@@ -36,9 +36,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--metric-model",
         default=None,
-        help="metric depth model: a registry name (see --list-metric-models), hf:<id or folder>, "
+        help="metric depth model: a registry name, hf:<id or folder>, "
         "unidepth:<id>, a folder, or module:attribute / file.py:attribute of your own model "
-        "(default: the one recorded in the checkpoint)",
+        "(default: the one recorded in the checkpoint; `sharpdepth models` lists the names)",
     )
     p.add_argument(
         "--processing-res",
@@ -134,6 +134,12 @@ def run(args: argparse.Namespace) -> int:
     from sharpdepth.export import output_paths, write_prediction
     from sharpdepth.pipeline import SharpDepthPipeline
 
+    if not LOGGER.isEnabledFor(logging.DEBUG):
+        import diffusers
+        import transformers
+
+        diffusers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.disable_progress_bar()
     if args.batch_size < 1:
         LOGGER.error("--batch-size must be at least 1")
         return 2

@@ -171,7 +171,9 @@ def load_metric_model(
     if isinstance(spec, MetricDepthModel):
         return spec.to(resolve_device(device)) if device is not None else spec
     if isinstance(spec, str | os.PathLike):
-        return _load_from_string(os.fspath(spec), device, dtype)
+        model = _load_from_string(os.fspath(spec), device, dtype)
+        model.spec = os.fspath(spec)
+        return model
     if callable(spec):
         wrapped = CallableMetricModel(spec)
         return wrapped.to(resolve_device(device)) if device is not None else wrapped
@@ -205,11 +207,56 @@ def _load_from_string(
                 "folder written by save_pretrained"
             )
         return _load_transformers(str(path), device, dtype)
+    if _looks_like_import_spec(key):
+        return _load_user_object(key, device)
     raise ValueError(
         f"unknown metric model {spec!r}. Known names: {', '.join(list_metric_models())}; "
-        f"or use {HF_PREFIX}<hub id or folder>, {UNIDEPTH_PREFIX}<hub id>, or a local "
-        "transformers model folder"
+        f"or use {HF_PREFIX}<hub id or folder>, {UNIDEPTH_PREFIX}<hub id>, a local "
+        "transformers model folder, or module:attribute / file.py:attribute for your own model"
     )
+
+
+def _looks_like_import_spec(key: str) -> bool:
+    """``package.module:attr`` or ``path/to/file.py:attr`` (not a Windows drive letter)."""
+    target, sep, attr = key.rpartition(":")
+    return bool(sep) and len(target) > 1 and attr.isidentifier()
+
+
+def _load_user_object(key: str, device: str | torch.device | None) -> MetricDepthModel:
+    """Import a user's metric model from ``module:attr`` or ``file.py:attr``.
+
+    The attribute may be a :class:`MetricDepthModel`, a callable model or
+    ``torch.nn.Module`` instance, or a class / zero-argument factory returning one
+    (it is called when it is a class or a function taking no arguments).
+    """
+    import importlib
+    import importlib.util
+    import inspect
+
+    target, _, attr = key.rpartition(":")
+    try:
+        if target.endswith(".py"):
+            file = Path(target).expanduser()
+            if not file.is_file():
+                raise FileNotFoundError(f"no such file {file}")
+            module_spec = importlib.util.spec_from_file_location(
+                f"_sharpdepth_user_{file.stem}", file
+            )
+            if module_spec is None or module_spec.loader is None:
+                raise ImportError(f"cannot import {file}")
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+        obj = getattr(module, attr)
+    except (ImportError, FileNotFoundError, AttributeError) as exc:
+        raise ValueError(f"cannot load metric model {key!r}: {exc}") from exc
+    if inspect.isclass(obj) or (inspect.isfunction(obj) and not inspect.signature(obj).parameters):
+        obj = obj()
+    model = load_metric_model(obj, device=device)
+    if isinstance(model, CallableMetricModel) and model.name in ("forward", "<lambda>"):
+        model.name = key
+    return model
 
 
 def _load_registered(
@@ -238,4 +285,11 @@ def _load_transformers(
     """Load a transformers depth checkpoint (Hub id or folder)."""
     if not name_or_path:
         raise ValueError(f"{HF_PREFIX} needs a Hub id or a folder after it")
-    return TransformersMetricDepth.from_pretrained(name_or_path, device=device, dtype=dtype)
+    try:
+        return TransformersMetricDepth.from_pretrained(name_or_path, device=device, dtype=dtype)
+    except OSError as exc:  # transformers raises OSError for missing / unreachable repos
+        reason = " ".join(str(exc).split())[:300]
+        raise CheckpointError(
+            f"metric model {name_or_path!r}: not a local folder and cannot be fetched from the "
+            f"Hugging Face Hub ({reason})"
+        ) from exc

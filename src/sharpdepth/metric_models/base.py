@@ -47,6 +47,9 @@ class MetricDepthModel(ABC):
     name: str = "metric-model"
     #: Whether :meth:`predict` uses the ``intrinsics`` argument.
     accepts_intrinsics: bool = False
+    #: The string it was loaded from (registry name, Hub id, ...), recorded in saved
+    #: pipelines; ``None`` for objects passed in directly.
+    spec: str | None = None
 
     @abstractmethod
     def predict(
@@ -200,19 +203,22 @@ def check_metric_depth(
     """
     for i in range(depth.shape[0]):
         d = depth[i]
-        label = names[i] if names is not None and i < len(names) else f"image {i}"
+        if names is not None and i < len(names):
+            label = f"{names[i]}: "
+        else:
+            label = f"image {i} of the batch: " if depth.shape[0] > 1 else ""
         if not torch.isfinite(d).all():
             n_bad = int((~torch.isfinite(d)).sum())
             raise InvalidMetricDepthError(
-                f"{label}: metric depth model returned {n_bad} NaN/inf values"
+                f"{label}metric depth model returned {n_bad} NaN/inf values"
             )
         dmax = float(d.max())
         if dmax <= 0:
             raise InvalidMetricDepthError(
-                f"{label}: metric depth model returned no positive depth (max {dmax:g} m)"
+                f"{label}metric depth model returned no positive depth (max {dmax:g} m)"
             )
         if float(d.max() - d.min()) <= 1e-6 * abs(dmax):
-            msg = f"{label}: metric depth model returned a constant map ({dmax:g} m)"
+            msg = f"{label}metric depth model returned a constant map ({dmax:g} m)"
             if not allow_constant:
                 raise InvalidMetricDepthError(msg)
             LOGGER.warning("%s; the result will carry no depth structure", msg)
