@@ -41,7 +41,7 @@ def images(tmp_path: Path) -> Path:
     rgba = np.dstack([rgb, np.full((33, 51), 200, np.uint8)])
     Image.fromarray(rgba, "RGBA").save(folder / "rgba.png")
     Image.fromarray(rgb[..., 0]).save(folder / "grey.png")
-    Image.fromarray((rgb[..., 1].astype(np.uint16) * 257)).save(folder / "grey16.png")
+    Image.fromarray(rgb[..., 1].astype(np.uint16) * 257).save(folder / "grey16.png")
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90 degrees clockwise on display
     Image.fromarray(rgb).save(folder / "rotated.jpg", exif=exif.tobytes())
