@@ -234,3 +234,38 @@ def test_models_command_lists_registry(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
     assert "depth-pro" in listing and "unidepth-v2-vitl14" in listing
+
+
+def test_exif_focal_length_is_used_for_the_point_cloud(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, tmp_path: Path
+) -> None:
+    rgb = np.random.default_rng(1).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 28  # FocalLengthIn35mmFilm
+    Image.fromarray(rgb).save(tmp_path / "exif.jpg", exif=exif.tobytes())
+    out = tmp_path / "out"
+    assert (
+        _run(str(tmp_path / "exif.jpg"), *_common(tiny_checkpoints["released"], metric_dir, out))
+        == 0
+    )
+    meta = json.loads((out / "exif.json").read_text())
+    assert meta["intrinsics_source"] == "exif"
+    assert meta["intrinsics"][0][0] == pytest.approx(
+        28 * np.hypot(30, 40) / np.hypot(36, 24), rel=1e-4
+    )
+
+
+def test_real_photo_end_to_end(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, tmp_path: Path
+) -> None:
+    """A real photograph (scikit-image's coffee.png, 600 x 400) through the whole command."""
+    skimage = pytest.importorskip("skimage")
+    photo = Path(skimage.__file__).parent / "data" / "coffee.png"
+    out = tmp_path / "out"
+    code = _run(str(photo), *_common(tiny_checkpoints["released"], metric_dir, out), "--ply")
+    assert code == 0
+    for suffix in (*SUFFIXES, ".ply"):
+        assert (out / f"coffee{suffix}").is_file()
+    depth = np.load(out / "coffee_depth.npy")
+    assert depth.shape == (400, 600) and np.isfinite(depth).all()
+    assert np.asarray(Image.open(out / "coffee_depth_color.png")).shape == (400, 600, 3)

@@ -200,8 +200,8 @@ def test_depth_pro_estimated_intrinsics(depth_pro_dir: Path) -> None:
     check_metric_depth(pred.depth)
     assert pred.intrinsics is not None and pred.intrinsics.shape == (2, 3, 3)
     k = pred.intrinsics
-    assert torch.allclose(k[:, 0, 2], torch.full((2,), W / 2))
-    assert torch.allclose(k[:, 1, 2], torch.full((2,), H / 2))
+    assert torch.allclose(k[:, 0, 2], torch.full((2,), (W - 1) / 2))
+    assert torch.allclose(k[:, 1, 2], torch.full((2,), (H - 1) / 2))
     assert torch.allclose(k[:, 0, 0], k[:, 1, 1]) and (k[:, 0, 0] > 0).all()
     _assert_batch_equals_singles(model, image)
 

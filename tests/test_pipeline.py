@@ -280,3 +280,40 @@ def test_images_of_different_sizes_in_one_call_raise(
 ) -> None:
     with pytest.raises(ValueError, match="share a size"):
         pipe([photo, photo[:20]])
+
+
+def test_bfloat16_weights_run_close_to_float32(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    kwargs: dict[str, Any] = {"metric_model": SmoothMetricModel(), "device": "cpu"}
+    p32 = SharpDepthPipeline.from_pretrained(
+        tiny_checkpoints["released"], dtype="float32", **kwargs
+    )
+    p16 = SharpDepthPipeline.from_pretrained(tiny_checkpoints["released"], dtype="bf16", **kwargs)
+    assert p16.sharpener.dtype == torch.bfloat16
+    a, b = (
+        p32(photo, seed=0, processing_resolution=RES),
+        p16(photo, seed=0, processing_resolution=RES),
+    )
+    assert b.depth.dtype == np.float32 and np.isfinite(b.depth).all()
+    assert np.abs(a.depth - b.depth).max() < 0.05 * np.abs(a.depth).max()
+
+
+def test_metric_model_name_is_saved_with_the_pipeline(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray, tmp_path: Path
+) -> None:
+    from sharpdepth.testing import write_tiny_depth_anything
+
+    metric = str(write_tiny_depth_anything(tmp_path / "metric"))
+    pipe = SharpDepthPipeline.from_pretrained(
+        tiny_checkpoints["released"], metric_model=metric, device="cpu", processing_resolution=RES
+    )
+    pipe.save_pretrained(tmp_path / "saved")
+    again = SharpDepthPipeline.from_pretrained(tmp_path / "saved", device="cpu")
+    assert again.metric_model.spec == metric
+    np.testing.assert_allclose(again(photo, seed=0).depth, pipe(photo, seed=0).depth, rtol=1e-5)
+
+
+def test_checkpoint_without_metric_model_needs_one(tiny_checkpoints: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="metric model"):
+        SharpDepthPipeline.from_pretrained(tiny_checkpoints["released"], device="cpu")

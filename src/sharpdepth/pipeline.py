@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -55,7 +55,6 @@ class SharpDepthOutput:
     intrinsics: Any | None = None
     intrinsics_source: str | None = None
     confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 class SharpDepthPipeline:
@@ -204,7 +203,7 @@ class SharpDepthPipeline:
             returned NaN / inf / non-positive (or constant) depth.
         """
         res = self.processing_resolution if processing_resolution is None else processing_resolution
-        variant = gate_variant or self.gate_variant
+        variant = cast(method.GateVariant, gate_variant or self.gate_variant)
         threshold = (
             self.confidence_threshold if confidence_threshold is None else confidence_threshold
         )
@@ -258,7 +257,7 @@ class SharpDepthPipeline:
         m = method.gate_to_latent(e, (int(z_d.shape[-2]), int(z_d.shape[-1])))
 
         # 7. Gated latent.
-        z_gated = method.gated_latent(z_g, z_d, m, eps_gate, model.alpha_bar, variant)  # type: ignore[arg-type]
+        z_gated = method.gated_latent(z_g, z_d, m, eps_gate, model.alpha_bar, variant)
 
         # 8. Sharpener pass.
         z_hat = model.predict_x0(z_i, z_gated)

@@ -67,8 +67,11 @@ class MetricDepthModel(ABC):
         """
 
     def to(self, device: torch.device | str) -> MetricDepthModel:
-        """Move the model to ``device``; returns ``self``."""
+        """Move the model (its ``model`` attribute, if a ``torch.nn.Module``) to ``device``."""
         self.device = torch.device(device)
+        network = getattr(self, "model", None)
+        if isinstance(network, torch.nn.Module):
+            network.to(self.device)
         return self
 
     device: torch.device = torch.device("cpu")

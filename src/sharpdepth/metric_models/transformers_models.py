@@ -158,12 +158,6 @@ class TransformersMetricDepth(MetricDepthModel):
         )
         return cls(model, processor, name=str(name_or_path), device=device, dtype=dtype)
 
-    def to(self, device: torch.device | str) -> TransformersMetricDepth:
-        """Move the network to ``device`` (keeping its dtype); returns ``self``."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        return self
-
     @torch.no_grad()
     def predict(
         self, image: torch.Tensor, intrinsics: torch.Tensor | None = None
@@ -287,14 +281,14 @@ def pinhole_intrinsics(focal_px: torch.Tensor, height: int, width: int) -> torch
 
     Args:
         focal_px: ``[B]`` focal lengths in pixels.
-        height: image height in pixels (``cy = H / 2``).
-        width: image width in pixels (``cx = W / 2``).
+        height: image height in pixels (``cy = (H - 1) / 2``, pixel-centre convention).
+        width: image width in pixels (``cx = (W - 1) / 2``).
     """
     k = torch.zeros(focal_px.shape[0], 3, 3, device=focal_px.device, dtype=torch.float32)
     k[:, 0, 0] = focal_px
     k[:, 1, 1] = focal_px
-    k[:, 0, 2] = width / 2.0
-    k[:, 1, 2] = height / 2.0
+    k[:, 0, 2] = (width - 1) / 2.0
+    k[:, 1, 2] = (height - 1) / 2.0
     k[:, 2, 2] = 1.0
     return k
 

@@ -131,12 +131,6 @@ class UniDepthMetricDepth(MetricDepthModel):
             resolution_level=resolution_level,
         )
 
-    def to(self, device: torch.device | str) -> UniDepthMetricDepth:
-        """Move the network to ``device``; returns ``self``."""
-        self.device = torch.device(device)
-        self.model.to(self.device)
-        return self
-
     @torch.no_grad()
     def predict(
         self, image: torch.Tensor, intrinsics: torch.Tensor | None = None
