@@ -551,6 +551,27 @@ def save_gray_png(path: str | Path, values: np.ndarray, bits: int = 8) -> Path:
     return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)))
 
 
+def save_label_png16(path: str | Path, labels: np.ndarray) -> Path:
+    """Save integer labels ``[H, W]`` in ``[0, 65535]`` (e.g. instance ids) as a 16-bit PNG.
+
+    Raises:
+        ValueError: labels are not integers or fall outside ``[0, 65535]``.
+    """
+    if not isinstance(labels, np.ndarray) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError("labels must be an integer numpy array")
+    if labels.ndim != 2 or labels.size == 0:
+        raise ValueError(f"labels must have shape [H, W], got {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() > _PNG16_MAX:
+        raise ValueError("labels must lie in [0, 65535] to fit a 16-bit PNG")
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(labels.astype(np.uint16))))
+
+
+def load_label_png16(path: str | Path) -> np.ndarray:
+    """Read labels written by :func:`save_label_png16` as ``int32 [H, W]``."""
+    with Image.open(Path(path)) as image:
+        return np.asarray(image).astype(np.int32)
+
+
 def load_gray_png(path: str | Path) -> np.ndarray:
     """Read a PNG written by :func:`save_gray_png` as ``float32 [H, W]`` in ``[0, 1]``."""
     with Image.open(Path(path)) as image:

@@ -34,7 +34,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sharpdepth`` and its subcommands."""
-    from sharpdepth.cli import predict
+    from sharpdepth.cli import predict, synth
 
     parser = argparse.ArgumentParser(
         prog="sharpdepth",
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     verbosity.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     predict.add_parser(sub)
+    synth.add_parser(sub)
     models = sub.add_parser("models", help="list the named metric depth models")
     models.set_defaults(run=_run_models)
     return parser
