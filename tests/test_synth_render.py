@@ -170,3 +170,26 @@ def test_no_nan_from_axis_aligned_rays(kind_index: int) -> None:
     rendering = render_scene(scene)
     assert np.isfinite(rendering.depth).all() and np.isfinite(rendering.rgb).all()
     assert rendering.mask[4, 4]
+
+
+@pytest.mark.parametrize("style", ["indoor", "street", "tabletop", "forest"])
+def test_culled_cast_equals_brute_force(style: str) -> None:
+    """Screen-space culling and batching never change a hit: compare with testing every ray."""
+    from sharpdepth.synth.styles import build_scene
+
+    scene = build_scene(style, np.random.default_rng(11), 40, 56)
+    cam = scene.camera
+    grid = raycast.camera_rays(cam.K, cam.R, cam.position, 40, 56)
+    t, prim = raycast.cast(scene, grid)
+    dirs = grid.directions.reshape(-1, 3)
+    best = np.full(dirs.shape[0], np.inf)
+    for i in range(scene.num_primitives):
+        m = scene.to_local[i]
+        ti = raycast.intersect_local(
+            int(scene.kinds[i]), m[:, :3] @ cam.position + m[:, 3], dirs @ m[:, :3].T
+        )
+        best = np.minimum(best, ti)
+    best = best.reshape(40, 56)
+    np.testing.assert_array_equal(np.isfinite(t), np.isfinite(best))
+    np.testing.assert_allclose(t[np.isfinite(t)], best[np.isfinite(best)], rtol=1e-9)
+    assert ((prim >= 0) == np.isfinite(t)).all()

@@ -403,9 +403,9 @@ def _check_scale(scale: float) -> float:
     return scale
 
 
-def _save_pil(path: str | Path, image: Image.Image) -> Path:
+def _save_pil(path: str | Path, image: Image.Image, compress_level: int = 6) -> Path:
     def writer(tmp: Path) -> None:
-        image.save(tmp, format="PNG")
+        image.save(tmp, format="PNG", compress_level=compress_level)
 
     return atomic_write(path, writer)
 
@@ -508,7 +508,7 @@ def load_depth_png16(path: str | Path, scale: float = 1000.0) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
+def save_rgb_png(path: str | Path, rgb: np.ndarray, compress_level: int = 6) -> Path:
     """Save a ``uint8 [H, W, 3]`` RGB image as PNG, atomically. Returns ``path``."""
     if not isinstance(rgb, np.ndarray):
         raise TypeError(f"rgb must be a numpy array, got {type(rgb).__name__}")
@@ -516,7 +516,7 @@ def save_rgb_png(path: str | Path, rgb: np.ndarray) -> Path:
         raise ValueError(f"rgb must have dtype uint8, got {rgb.dtype}")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"rgb must have shape [H, W, 3], got {tuple(rgb.shape)}")
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(rgb)))
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(rgb)), compress_level)
 
 
 def load_rgb_png(path: str | Path) -> np.ndarray:
@@ -526,7 +526,9 @@ def load_rgb_png(path: str | Path) -> np.ndarray:
         return np.asarray(image.convert("RGB")).copy()
 
 
-def save_gray_png(path: str | Path, values: np.ndarray, bits: int = 8) -> Path:
+def save_gray_png(
+    path: str | Path, values: np.ndarray, bits: int = 8, compress_level: int = 6
+) -> Path:
     """Save ``[H, W]`` values in ``[0, 1]`` as an 8- or 16-bit greyscale PNG, atomically.
 
     Values are clipped to ``[0, 1]`` (``NaN`` becomes 0) and stored as
@@ -548,10 +550,10 @@ def save_gray_png(path: str | Path, values: np.ndarray, bits: int = 8) -> Path:
     top = 255 if bits == 8 else _PNG16_MAX
     clean = np.clip(np.nan_to_num(values.astype(np.float64), nan=0.0), 0.0, 1.0)
     stored = np.rint(clean * top).astype(np.uint8 if bits == 8 else np.uint16)
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)))
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)), compress_level)
 
 
-def save_label_png16(path: str | Path, labels: np.ndarray) -> Path:
+def save_label_png16(path: str | Path, labels: np.ndarray, compress_level: int = 6) -> Path:
     """Save integer labels ``[H, W]`` in ``[0, 65535]`` (e.g. instance ids) as a 16-bit PNG.
 
     Raises:
@@ -563,7 +565,9 @@ def save_label_png16(path: str | Path, labels: np.ndarray) -> Path:
         raise ValueError(f"labels must have shape [H, W], got {tuple(labels.shape)}")
     if labels.min() < 0 or labels.max() > _PNG16_MAX:
         raise ValueError("labels must lie in [0, 65535] to fit a 16-bit PNG")
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(labels.astype(np.uint16))))
+    return _save_pil(
+        path, Image.fromarray(np.ascontiguousarray(labels.astype(np.uint16))), compress_level
+    )
 
 
 def load_label_png16(path: str | Path) -> np.ndarray:

@@ -170,8 +170,9 @@ def intersect_local(kind: int, o: np.ndarray, d: np.ndarray) -> np.ndarray:
             inv = 1.0 / d
             t1 = (-1.0 - o) * inv
             t2 = (1.0 - o) * inv
-            near = np.nanmax(np.minimum(t1, t2), axis=1)
-            far = np.nanmin(np.maximum(t1, t2), axis=1)
+            lo, hi = np.fmin(t1, t2), np.fmax(t1, t2)  # NaN (0 * inf) slabs are ignored
+            near = np.fmax(np.fmax(lo[:, 0], lo[:, 1]), lo[:, 2])
+            far = np.fmin(np.fmin(hi[:, 0], hi[:, 1]), hi[:, 2])
             hit = (near <= far) & (far > T_MIN)
             t = np.where(near > T_MIN, near, far)
             return np.where(hit, t, np.inf)
@@ -227,23 +228,20 @@ def grid_rects(scene: Scene, grid: RayGrid, primitives: np.ndarray) -> np.ndarra
 
     Returns:
         ``[Q, 4]`` int64 ``(r0, r1, c0, c1)``, half-open; empty (``r0 == r1``) when the
-        primitive cannot be hit. Planes, and boxes straddling a camera's image plane,
-        get the whole grid.
+        primitive cannot be hit. Planes get the whole grid; bounding boxes that cross
+        a camera's near plane are cut by it first.
     """
     h, w = grid.shape
     rects = np.zeros((primitives.size, 4), dtype=np.int64)
     full = scene.kinds[primitives] == PLANE
     finite = np.flatnonzero(~full)
     if finite.size:
-        lo = scene.bounds[primitives[finite], 0]
-        hi = scene.bounds[primitives[finite], 1]
-        corners = lo[:, None, :] + (hi - lo)[:, None, :] * ((_CORNERS + 1.0) / 2.0)[None]
+        corners = scene.corners[primitives[finite]]  # oriented boxes, same corner order
         points = _clip_to_front(corners, grid)  # [Q, 8 + 12, 3]: corners and near-plane cuts
         rows, cols, in_front = grid.project(points.reshape(-1, 3))
         rows, cols, in_front = (a.reshape(points.shape[0], -1) for a in (rows, cols, in_front))
         in_front &= np.isfinite(points).all(axis=2)
-        visible = in_front.any(axis=1)
-        straddle = np.zeros_like(visible)
+        visible: np.ndarray = np.asarray(in_front.any(axis=1))
         rows = np.where(in_front, rows, np.nan)
         cols = np.where(in_front, cols, np.nan)
         with np.errstate(invalid="ignore"):
@@ -255,7 +253,6 @@ def grid_rects(scene: Scene, grid: RayGrid, primitives: np.ndarray) -> np.ndarra
         box = np.clip(np.nan_to_num(box, nan=0.0), -1, max(h, w) + 1).astype(np.int64)
         box[:, 0:2] = np.clip(box[:, 0:2], 0, h)
         box[:, 2:4] = np.clip(box[:, 2:4], 0, w)
-        box[straddle] = (0, h, 0, w)
         box[~visible] = 0
         rects[finite] = box
     rects[full] = (0, h, 0, w)

@@ -21,8 +21,10 @@ from sharpdepth.synth.textures import TextureBank, get_texture_bank
 
 LOGGER = logging.getLogger(__name__)
 
-#: Cells per side of the shadow map: the larger image side, within these bounds.
-SHADOW_MAP_MIN, SHADOW_MAP_MAX = 128, 1024
+#: Cells per side of the (near) shadow map: this fraction of the larger image side,
+#: within the bounds below.
+SHADOW_MAP_SCALE = 0.75
+SHADOW_MAP_MIN, SHADOW_MAP_MAX = 96, 1024
 #: Default RGB sub-samples per pixel side (odd, so the middle one is the depth ray).
 DEFAULT_SUPERSAMPLE = 1
 
@@ -114,9 +116,8 @@ def _shade(
     light = scene.light
     lambert = np.clip(normals @ light.direction, 0.0, None)
     if shadows:
-        size = int(
-            np.clip(max(scene.camera.height, scene.camera.width), SHADOW_MAP_MIN, SHADOW_MAP_MAX)
-        )
+        longer = max(scene.camera.height, scene.camera.width)
+        size = int(np.clip(SHADOW_MAP_SCALE * longer, SHADOW_MAP_MIN, SHADOW_MAP_MAX))
         lambert = lambert * shadow_factor(scene, points, normals, lambert > 0, size)
     ambient = np.asarray(light.ambient)[None, :]
     out_flat[hit] = albedo * (ambient + lambert[:, None] * np.asarray(light.color)[None, :])
@@ -143,8 +144,9 @@ def shadow_factor(
     """Fraction ``[N]`` in ``[0, 1]`` of the key light reaching each point (1 = lit).
 
     Shadow maps are ray-cast along the light direction over the footprint of the points
-    that need them, in two cascades: a fine one for the nearest 70 % of the points and
-    a coarse one for the rest (so distant ground does not blur nearby shadows). Planes
+    that need them, in two cascades: a fine one (``size`` cells per side) for the
+    nearest 70 % of the points and a coarse one (half as many) for the rest, so distant
+    ground does not blur nearby shadows. Planes
     (floors, walls, ground) receive shadows but cast none. Lookups are offset along
     the normal and filtered over 2 x 2 cells.
 
@@ -171,9 +173,10 @@ def shadow_factor(
     idx = np.flatnonzero(needed)
     distance = np.linalg.norm(points[idx] - scene.camera.position, axis=1)
     split = np.quantile(distance, NEAR_CASCADE_FRACTION)
-    for part in (idx[distance <= split], idx[distance > split]):
+    near, far = idx[distance <= split], idx[distance > split]
+    for part, cells in ((near, size), (far, max(size // 2, 64))):
         if part.size:
-            factor[part] = _shadow_lookup(scene, casters, frame, points[part], normals[part], size)
+            factor[part] = _shadow_lookup(scene, casters, frame, points[part], normals[part], cells)
     return factor
 
 

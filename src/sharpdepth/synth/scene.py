@@ -126,6 +126,9 @@ class Scene:
         instances: ``[P]`` int instance id (>= 1) of the object each primitive belongs to.
         material_ids: ``[P]`` int index into ``materials``.
         bounds: ``[P, 2, 3]`` world AABB (min, max); infinite for planes.
+        corners: ``[P, 8, 3]`` world corners of each primitive's oriented bounding box
+            (the unit cube, or ``z`` in ``[0, 1]`` for cylinders, mapped to the world;
+            meaningless for planes). Tighter than ``bounds`` for slanted thin shapes.
         materials: list of :class:`Material`.
         camera: the :class:`Camera`.
         light: the :class:`Light`.
@@ -140,6 +143,7 @@ class Scene:
     instances: np.ndarray
     material_ids: np.ndarray
     bounds: np.ndarray
+    corners: np.ndarray
     materials: list[Material]
     camera: Camera
     light: Light
@@ -214,7 +218,7 @@ class SceneBuilder:
     ) -> int:
         if instance is None:
             instance = self.new_instance()
-        m = np.zeros((3, 4))
+        m = np.empty((3, 4))
         m[:, :3] = linear
         m[:, 3] = offset
         if material not in self._material_index:
@@ -266,12 +270,11 @@ class SceneBuilder:
     ) -> int:
         """A capped cylinder of ``radius`` from ``p0`` to ``p1`` (poles, legs, wires, trunks)."""
         a = np.asarray(p0, dtype=np.float64)
-        b = np.asarray(p1, dtype=np.float64)
-        length = float(np.linalg.norm(b - a))
+        axis = np.asarray(p1, dtype=np.float64) - a
+        length = math.sqrt(float(axis @ axis))
         if length <= 0 or radius <= 0:
             raise ValueError("cylinder needs p0 != p1 and radius > 0")
-        frame = _frame_from_axis(b - a)
-        linear = frame * np.array([radius, radius, length])[None, :]
+        linear = _frame_from_axis(axis) * np.array([radius, radius, length])
         return self._add(CYLINDER, linear, a, material, instance)
 
     def ellipsoid(
@@ -337,6 +340,7 @@ class SceneBuilder:
             instances=np.asarray(self._instances, dtype=np.int64),
             material_ids=np.asarray(self._material_ids, dtype=np.int64),
             bounds=bounds,
+            corners=world,
             materials=list(self._materials),
             camera=camera,
             light=light,

@@ -24,6 +24,11 @@ LOGGER = logging.getLogger(__name__)
 
 Vec = np.ndarray | tuple[float, float, float] | Sequence[float]
 
+#: ``[8, 3]`` corner signs of a box.
+_SIGNS = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64)
+#: ``[5, 3]`` a point and its four horizontal neighbours at unit distance.
+_CROSS = np.array([[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], dtype=np.float64)
+
 
 def vec3(v: Vec) -> np.ndarray:
     """``v`` as a float64 ``[3]`` array."""
@@ -64,10 +69,7 @@ class _Box:
 
     def corners(self) -> np.ndarray:
         """``[8, 3]`` world corners."""
-        signs = np.array(
-            [[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64
-        )
-        return self.center + (signs * (self.size / 2.0)) @ self.rotation.T
+        return self.center + (_SIGNS * (self.size / 2.0)) @ self.rotation.T
 
     def moved(self, offset: np.ndarray) -> _Box:
         """A copy translated by ``offset``."""
@@ -108,9 +110,7 @@ class _Cylinder:
 
     def corners(self) -> np.ndarray:
         """``[10, 3]`` points bounding the cylinder's horizontal extent (ends +- radius)."""
-        offsets = self.radius * np.array(
-            [[0, 0, 0], [1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0]], dtype=np.float64
-        )
+        offsets = self.radius * _CROSS
         return np.concatenate([self.p0 + offsets, self.p1 + offsets])
 
     def moved(self, offset: np.ndarray) -> _Cylinder:
@@ -144,10 +144,7 @@ class _Ellipsoid:
 
     def corners(self) -> np.ndarray:
         """``[8, 3]`` corners of the ellipsoid's (yawed) bounding box."""
-        signs = np.array(
-            [[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64
-        )
-        return self.center + (signs * self.radii) @ rotation_z(self.yaw).T
+        return self.center + (_SIGNS * self.radii) @ rotation_z(self.yaw).T
 
     def moved(self, offset: np.ndarray) -> _Ellipsoid:
         """A copy translated by ``offset``."""
@@ -178,6 +175,8 @@ class Draft:
     footprint: list[tuple[float, float, float]] = field(default_factory=list)
     label: str = "object"
     _part: int = 0
+    _lo: np.ndarray | None = field(default=None, repr=False)
+    _hi: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.prims)
@@ -197,15 +196,16 @@ class Draft:
     ) -> None:
         """A box of full ``size`` (metres) at ``center``, yawed or fully rotated."""
         rot = np.asarray(rotation, dtype=np.float64) if rotation is not None else rotation_z(yaw)
-        self.prims.append(_Box(vec3(center), np.abs(vec3(size)), rot, material, self._part))
+        self._append(_Box(vec3(center), np.abs(vec3(size)), rot, material, self._part))
 
     def cylinder(self, p0: Vec, p1: Vec, radius: float, material: Material) -> None:
         """A capped cylinder of ``radius`` metres from ``p0`` to ``p1``."""
         a, b = vec3(p0), vec3(p1)
-        if float(np.linalg.norm(b - a)) < 1e-6 or radius <= 0:
+        dx, dy, dz = (float(v) for v in b - a)
+        if dx * dx + dy * dy + dz * dz < 1e-12 or radius <= 0:
             LOGGER.debug("skipping degenerate cylinder in %s", self.label)
             return
-        self.prims.append(_Cylinder(a, b, float(radius), material, self._part))
+        self._append(_Cylinder(a, b, float(radius), material, self._part))
 
     def ellipsoid(
         self,
@@ -216,7 +216,7 @@ class Draft:
     ) -> None:
         """An ellipsoid with semi-axes ``radii`` (metres), yawed by ``yaw`` radians."""
         r = np.broadcast_to(np.asarray(radii, dtype=np.float64), (3,)).copy()
-        self.prims.append(_Ellipsoid(vec3(center), r, float(yaw), material, self._part))
+        self._append(_Ellipsoid(vec3(center), r, float(yaw), material, self._part))
 
     def sphere(self, center: Vec, radius: float, material: Material) -> None:
         """A sphere of ``radius`` metres."""
@@ -228,20 +228,41 @@ class Draft:
         return min((prim.distance(p) for prim in self.prims), default=math.inf)
 
     def clear_of(self, keepouts: Sequence[KeepOut]) -> bool:
-        """True when no primitive enters any keep-out sphere."""
-        return all(self.distance(k.center) > k.radius for k in keepouts)
+        """True when no primitive enters any keep-out sphere.
+
+        A keep-out farther than its radius from the draft's bounding box is cleared
+        without testing each primitive.
+        """
+        if not self.prims:
+            return True
+        lo, hi = self.bounds()
+        for k in keepouts:
+            gap = np.maximum(np.maximum(lo - k.center, k.center - hi), 0.0)
+            if float(gap @ gap) > k.radius * k.radius:
+                continue
+            if self.distance(k.center) <= k.radius:
+                return False
+        return True
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """World AABB ``(min, max)`` of all primitives."""
-        boxes = [prim.bounds() for prim in self.prims]
-        lo = np.min(np.stack([b[0] for b in boxes]), axis=0)
-        hi = np.max(np.stack([b[1] for b in boxes]), axis=0)
-        return lo, hi
+        """World AABB ``(min, max)`` of all primitives (kept up to date as they are added)."""
+        if self._lo is None or self._hi is None:
+            raise ValueError(f"empty draft {self.label!r} has no bounds")
+        return self._lo.copy(), self._hi.copy()
+
+    def _append(self, prim: _Prim) -> None:
+        """Record a primitive and grow the cached bounds."""
+        lo, hi = prim.bounds()
+        self._lo = lo if self._lo is None else np.minimum(self._lo, lo)
+        self._hi = hi if self._hi is None else np.maximum(self._hi, hi)
+        self.prims.append(prim)
 
     def translate(self, offset: Vec) -> None:
         """Move every primitive (and the footprint) by ``offset`` metres."""
         off = vec3(offset)
         self.prims = [prim.moved(off) for prim in self.prims]
+        if self._lo is not None and self._hi is not None:
+            self._lo, self._hi = self._lo + off, self._hi + off
         self.footprint = [(x + off[0], y + off[1], r) for x, y, r in self.footprint]
 
     def corners(self) -> np.ndarray:
@@ -294,14 +315,26 @@ class Footprints:
     """Occupied floor circles ``(x, y, radius)``, metres, to keep objects apart."""
 
     circles: list[tuple[float, float, float]] = field(default_factory=list)
+    _array: np.ndarray | None = field(default=None, repr=False)
+
+    def _occupied(self) -> np.ndarray:
+        """``[K, 3]`` array of the occupied circles (cached until the next :meth:`add`)."""
+        if self._array is None or self._array.shape[0] != len(self.circles):
+            self._array = np.asarray(self.circles, dtype=np.float64).reshape(-1, 3)
+        return self._array
 
     def free(self, x: float, y: float, radius: float) -> bool:
         """True when a circle at ``(x, y)`` of ``radius`` overlaps no occupied circle."""
-        return all(math.hypot(x - cx, y - cy) >= radius + cr for cx, cy, cr in self.circles)
+        return self.free_all([(x, y, radius)])
 
     def free_all(self, circles: Sequence[tuple[float, float, float]]) -> bool:
         """True when every circle is free."""
-        return all(self.free(*c) for c in circles)
+        if not self.circles or not circles:
+            return True
+        occ = self._occupied()
+        cand = np.asarray(circles, dtype=np.float64).reshape(-1, 3)
+        dist = np.hypot(cand[:, None, 0] - occ[None, :, 0], cand[:, None, 1] - occ[None, :, 1])
+        return bool((dist >= cand[:, None, 2] + occ[None, :, 2]).all())
 
     def add(self, x: float, y: float, radius: float) -> None:
         """Mark a circle occupied."""

@@ -183,6 +183,10 @@ def _add_fixture(lay: _Layout, kind: str) -> bool:
     return False
 
 
+#: Stop trying floor furniture after this many consecutive failures (a full room).
+MAX_FLOOR_FAILURES = 3
+
+
 def _add_furniture(lay: _Layout, kind: str, tries: int = 12) -> bool:
     """Place one piece of floor furniture; registers its top surface; returns success."""
     make, pending = _furniture_maker(lay, kind)
@@ -378,15 +382,19 @@ def build(rng: np.random.Generator, height: int, width: int, n_objects: int | No
         first = kinds.index("rug")
         kinds = [k for i, k in enumerate(kinds) if k != "rug" or i == first]
     placed = 0
+    floor_failures = 0  # consecutive failed floor placements: the floor is full
     for kind in kinds:
         if kind in WALL_FIXTURES:
             ok = _add_fixture(lay, kind)
         elif kind == "prop":
             ok = _add_prop(lay) or _add_furniture(lay, "ball", tries=6)
+        elif floor_failures >= MAX_FLOOR_FAILURES:
+            ok = False  # skip: every further try would cost a full object build
         else:
             ok = _add_furniture(lay, kind)
             if not ok and kind not in ("boxes", "ball"):  # room full: try something small
                 ok = _add_furniture(lay, "boxes", tries=6)
+            floor_failures = 0 if ok else floor_failures + 1
         placed += int(ok)
     LOGGER.debug("indoor: placed %d of %d objects, %d primitives", placed, n, len(builder))
     light = random_light(rng, elevation_deg=(25.0, 85.0), ambient=(0.3, 0.55))
