@@ -31,7 +31,7 @@ from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from sharpdepth.geometry import scale_intrinsics
 from sharpdepth.io import load_depth_npy, load_gray_png, load_json, load_rgb_png
-from sharpdepth.synth.sample import INDEX_FILE, SAMPLE_FILES, SPLITS, SynthSample
+from sharpdepth.synth.sample import INDEX_FILE, SAMPLE_FILES, SPLITS, SynthSample, sample_files
 from sharpdepth.synth.sparse import SPARSE_MODES, sample_sparse
 
 LOGGER = logging.getLogger(__name__)
@@ -330,11 +330,6 @@ def _load_index(root: Path) -> dict[str, Any]:
     return index
 
 
-def sample_paths(folder: str | Path, sample_id: str) -> dict[str, Path]:
-    """Paths of the files of sample ``sample_id`` in ``folder`` (``ROOT/<split>``), by kind."""
-    return {kind: Path(folder) / name.format(id=sample_id) for kind, name in SAMPLE_FILES.items()}
-
-
 def _read_uint_png(path: Path) -> np.ndarray:
     """An 8- or 16-bit single-channel PNG as its raw integer values, ``[H, W]``."""
     with Image.open(path) as image:
@@ -358,7 +353,7 @@ def load_synth_sample(folder: str | Path, sample_id: str) -> SynthSample:
         FileNotFoundError: a file of the sample is missing.
         ValueError: the files disagree in size or the metadata lacks ``K``.
     """
-    paths = sample_paths(folder, sample_id)
+    paths = sample_files(folder, sample_id)
     missing = [str(p) for p in paths.values() if not p.is_file()]
     if missing:
         raise FileNotFoundError(

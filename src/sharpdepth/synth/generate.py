@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from sharpdepth import io
-from sharpdepth.synth.sample import INDEX_FILE, SAMPLE_FILES, SynthSample
+from sharpdepth.synth.sample import INDEX_FILE, SynthSample, sample_files
 
 LOGGER = logging.getLogger(__name__)
 
@@ -112,9 +112,8 @@ def plan_samples(
 
 
 def sample_paths(root: Path, spec: SampleSpec) -> dict[str, Path]:
-    """The files of one sample, by kind (``rgb``, ``depth``, ``mask``, ``instances``, ``meta``)."""
-    folder = root / spec.split
-    return {kind: folder / pattern.format(id=spec.id) for kind, pattern in SAMPLE_FILES.items()}
+    """The files of the planned sample ``spec`` in the dataset at ``root``, by kind."""
+    return sample_files(root / spec.split, spec.id)
 
 
 def write_sample(root: Path, spec: SampleSpec, sample: SynthSample) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -42,3 +43,13 @@ class SynthSample:
     instances: np.ndarray
     style: str
     seed: int
+
+
+def sample_files(split_dir: str | Path, sample_id: str) -> dict[str, Path]:
+    """The files of sample ``sample_id`` in ``split_dir`` (``DIR/<split>``), by kind.
+
+    Kinds: ``rgb``, ``depth``, ``mask``, ``instances``, ``meta`` (see :data:`SAMPLE_FILES`).
+    """
+    return {
+        kind: Path(split_dir) / name.format(id=sample_id) for kind, name in SAMPLE_FILES.items()
+    }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sharpdepth.synth.scene import Camera, Light, Material
+from sharpdepth.synth.textures import TEXTURE_NAMES
 
 LOGGER = logging.getLogger(__name__)
 
@@ -20,32 +21,7 @@ RGB = tuple[float, float, float]
 Sky = tuple[RGB, RGB]
 
 #: Texture names the texture bank provides (procedural and photographic).
-TEXTURES = (
-    "noise",
-    "stripes",
-    "bricks",
-    "wood",
-    "checker",
-    "tiles",
-    "plaster",
-    "concrete",
-    "asphalt",
-    "fabric",
-    "bark",
-    "leaves",
-    "window",
-    "facade",
-    "paper",
-    "marble",
-    "plain",
-    "photo_brick",
-    "photo_grass",
-    "photo_gravel",
-    "photo_coffee",
-    "photo_chelsea",
-    "photo_astronaut",
-    "photo_rocket",
-)
+TEXTURES = TEXTURE_NAMES
 
 # --- small tint palettes shared by styles ---------------------------------------------
 WHITES: tuple[RGB, ...] = ((0.95, 0.94, 0.9), (0.9, 0.9, 0.92), (0.97, 0.95, 0.88))
