@@ -29,7 +29,7 @@ def pipe(tiny_checkpoints: dict[str, Path]) -> SharpDepthPipeline:
 
 def test_odd_size_comes_back_at_input_size(pipe: SharpDepthPipeline, photo: np.ndarray) -> None:
     out = pipe(photo, seed=0)
-    for name in ("depth", "metric_depth", "gate", "sharpened_depth"):
+    for name in ("depth", "metric_depth", "gate", "sharpened_depth", "prior_depth"):
         arr = getattr(out, name)
         assert arr.shape == (1, 33, 51), name
         assert arr.dtype == np.float32, name

@@ -38,6 +38,9 @@ class SharpDepthOutput:
             prior and the metric model disagree; ``1 - gate`` is a confidence map).
         sharpened_depth: ``[B, H, W]`` float32, the sharpener's un-aligned depth in the
             decoder's normalised units (about ``[-1, 1]``).
+        prior_depth: ``[B, H, W]`` float32, the first (prior) pass's depth ``d_g`` in the
+            same normalised units: the single-step diffusion model's affine-invariant
+            prediction, e.g. Lotus-G's when the checkpoint is Lotus-G.
         scale: ``[B]`` float64, ``depth = scale * sharpened_depth + shift``.
         shift: ``[B]`` float64, metres.
         intrinsics: ``[B, 3, 3]`` float32 pinhole matrices in input pixels when known
@@ -50,6 +53,7 @@ class SharpDepthOutput:
     metric_depth: Any
     gate: Any
     sharpened_depth: Any
+    prior_depth: Any
     scale: Any
     shift: Any
     intrinsics: Any | None = None
@@ -276,6 +280,7 @@ class SharpDepthPipeline:
             metric_depth=as_output(d_in, output_type),
             gate=as_output(e_in, output_type),
             sharpened_depth=as_output(d_hat_in, output_type),
+            prior_depth=as_output(postprocess(d_g, geometry), output_type),
             scale=scale.cpu().numpy() if output_type == "np" else scale,
             shift=shift.cpu().numpy() if output_type == "np" else shift,
             intrinsics=None
