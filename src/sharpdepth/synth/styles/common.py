@@ -190,8 +190,8 @@ class Pose:
 
 
 def uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
-    """A float uniform in ``[lo, hi)``."""
-    return float(rng.uniform(lo, hi))
+    """A float uniform in ``[lo, hi)`` (the same draw as ``rng.uniform(lo, hi)``, cheaper)."""
+    return lo + (hi - lo) * rng.random()
 
 
 def clipped_normal(
