@@ -165,7 +165,7 @@ class EvalSample:
 
 
 @dataclass(frozen=True)
-class SampleSpec:
+class SampleListing:
     """How to list the samples of a benchmark (``[samples]`` or a split's overrides)."""
 
     glob: tuple[str, ...] = ()
@@ -260,8 +260,8 @@ class BenchmarkDescription:
     default_split: str | None = None
     min_depth: float = 0.0
     max_depth: float = math.inf
-    samples: SampleSpec = SampleSpec()
-    splits: Mapping[str, SampleSpec] = field(default_factory=dict)
+    samples: SampleListing = SampleListing()
+    splits: Mapping[str, SampleListing] = field(default_factory=dict)
     gt: GTSpec = GTSpec()
     precrop: CropSpec | None = None
     crop: CropSpec | None = None
@@ -273,7 +273,7 @@ class BenchmarkDescription:
         """The one-line title."""
         return self.title
 
-    def sample_spec(self, split: str | None) -> tuple[str | None, SampleSpec]:
+    def sample_spec(self, split: str | None) -> tuple[str | None, SampleListing]:
         """The split actually used (``split`` or the default) and its sample spec.
 
         Raises:
@@ -313,8 +313,10 @@ def _build(cls: Any, data: Mapping[str, Any], where: str, **overrides: Any) -> A
         raise ValueError(f"{where}: {exc}") from exc
 
 
-def _parse_samples(table: Mapping[str, Any], where: str, base: SampleSpec | None) -> SampleSpec:
-    """A :class:`SampleSpec` from ``table``, on top of ``base`` when given."""
+def _parse_samples(
+    table: Mapping[str, Any], where: str, base: SampleListing | None
+) -> SampleListing:
+    """A :class:`SampleListing` from ``table``, on top of ``base`` when given."""
     table = dict(table)
     if isinstance(table.get("glob"), str):
         table["glob"] = [table["glob"]]
@@ -322,7 +324,7 @@ def _parse_samples(table: Mapping[str, Any], where: str, base: SampleSpec | None
         merged = dataclasses.asdict(base)
         merged.update(table)
         table = merged
-    spec: SampleSpec = _build(SampleSpec, table, where)
+    spec: SampleListing = _build(SampleListing, table, where)
     if spec.pattern is not None:
         try:
             re.compile(spec.pattern)
@@ -672,7 +674,7 @@ def _fill(template: str, fields: Mapping[str, str], what: str) -> str:
         ) from exc
 
 
-def _relative_paths(root: Path, spec: SampleSpec) -> tuple[list[str], bool]:
+def _relative_paths(root: Path, spec: SampleListing) -> tuple[list[str], bool]:
     """RGB paths relative to ``root`` (posix, sorted) and whether they come from a list."""
     if spec.list and (root / spec.list).is_file():
         rels = []
@@ -692,7 +694,7 @@ def _relative_paths(root: Path, spec: SampleSpec) -> tuple[list[str], bool]:
 
 
 def _list_file_entries(
-    desc: BenchmarkDescription, spec: SampleSpec, root: Path
+    desc: BenchmarkDescription, spec: SampleListing, root: Path
 ) -> tuple[list[_Entry], int]:
     """Entries of a file benchmark and the number skipped for missing ground truth."""
     rels, from_list = _relative_paths(root, spec)
