@@ -25,7 +25,12 @@ def test_perfect_metric_prediction_scores_zero() -> None:
     row, aligned = score(gt.copy(), gt, valid, METRIC_DEPTH, boundary=True)
     assert row["abs_rel"] == 0.0 and row["delta1"] == 1.0
     assert row["pdbe_acc"] == 0.0 and row["pdbe_comp"] == 0.0
+    assert row["boundary_f1"] > 0.0
     np.testing.assert_array_equal(aligned, gt)
+    edges = np.zeros_like(valid)
+    edges[10, 12:30] = edges[29, 12:30] = edges[10:30, 12] = edges[10:30, 29] = True
+    with_edges, _ = score(gt.copy(), gt, valid, METRIC_DEPTH, edges=edges)
+    assert {"dbe_acc", "dbe_comp"} <= set(with_edges)
 
 
 def test_metric_prediction_is_not_aligned_but_affine_is() -> None:

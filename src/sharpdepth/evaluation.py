@@ -127,6 +127,7 @@ def score(
     kind: str,
     metric_ground_truth: bool = True,
     boundary: bool = False,
+    edges: np.ndarray | None = None,
 ) -> tuple[dict[str, float], np.ndarray]:
     """Align one prediction and compute its metrics.
 
@@ -137,7 +138,9 @@ def score(
         valid: ``[H, W]`` bool evaluation mask.
         kind: the prediction's kind.
         metric_ground_truth: whether ``gt`` is in metres.
-        boundary: also compute the boundary metrics (dense ground truth only).
+        boundary: also compute the boundary metrics of dense ground truth (the paper's
+            PDBE and Depth Pro's boundary F1).
+        edges: ``[H, W]`` bool annotated depth edges (iBims-1): adds the iBims DBE.
 
     Returns:
         The metrics and the aligned prediction.
@@ -152,6 +155,9 @@ def score(
     result = dict(metrics.depth_metrics(aligned, gt, valid))
     if boundary:
         result.update(metrics.pseudo_boundary_error(aligned, gt, valid))
+        result["boundary_f1"] = float(metrics.boundary_f1(aligned, gt, valid))
+    if edges is not None:
+        result.update(metrics.ibims_dbe(aligned, edges, valid))
     result["scale"] = float(info.get("scale", 1.0))
     result["shift"] = float(info.get("shift", 0.0))
     return result, aligned
@@ -275,7 +281,9 @@ def evaluate(
         )
         for index, method in enumerate(methods):
             pred = method.predict(out, 0, sample.rgb)
-            row, aligned = score(pred, gt, sample.valid, method.kind, metric_gt, boundary)
+            row, aligned = score(
+                pred, gt, sample.valid, method.kind, metric_gt, boundary, sample.edges
+            )
             per_sample[method.name].append({"id": sample.id, **row})
             if index == 0 and n_worst > 0:
                 worst.append((row["abs_rel"], sample.id, sample.rgb, gt, aligned, sample.valid))
