@@ -241,6 +241,10 @@ class DiffusionDepthModel(torch.nn.Module):
         self.alpha_bar = float(scheduler.alphas_cumprod[self.timestep])
         self.uses_class_label = unet.config.class_embed_type is not None
 
+    def alpha_bar_at(self, timestep: int) -> float:
+        """``abar_t`` of the noise schedule at ``timestep``."""
+        return float(self.scheduler.alphas_cumprod[int(timestep)])
+
     # ------------------------------------------------------------------ properties
     @property
     def latent_scaling(self) -> float:
@@ -296,30 +300,40 @@ class DiffusionDepthModel(torch.nn.Module):
         image = self.vae.decode(z).sample
         return image.float().mean(dim=1, keepdim=True)
 
-    def predict_x0(self, image_latent: torch.Tensor, depth_input: torch.Tensor) -> torch.Tensor:
-        """One UNet pass at ``t = T - 1``, returned as an x0 (clean depth latent) estimate.
+    def predict_x0(
+        self,
+        image_latent: torch.Tensor,
+        depth_input: torch.Tensor,
+        unet: Any | None = None,
+        timestep: int | None = None,
+    ) -> torch.Tensor:
+        """One UNet pass, returned as an x0 (clean depth latent) estimate.
 
         Args:
             image_latent: ``[B, C, h, w]`` ``z_i``.
             depth_input: ``[B, C, h, w]`` the depth channel input (noise, or the
                 gated latent ``z'``); treated as ``x_t`` when converting epsilon- or
                 v-predictions to x0.
+            unet: another UNet of the same architecture to run instead of this model's
+                own (training: the student, its EMA copy); default: ``self.unet``.
+            timestep: conditioning timestep (default ``T - 1``, as at inference).
 
         Returns:
             ``[B, C, h, w]`` in the UNet's dtype.
         """
+        unet = self.unet if unet is None else unet
+        t_cond = self.timestep if timestep is None else int(timestep)
         b = image_latent.shape[0]
         dtype = self.dtype
         unet_in = torch.cat([image_latent.to(dtype), depth_input.to(dtype)], dim=1)
-        timesteps = torch.full((b,), self.timestep, device=unet_in.device, dtype=torch.long)
+        timesteps = torch.full((b,), t_cond, device=unet_in.device, dtype=torch.long)
         context = self.prompt_embeds.to(device=unet_in.device, dtype=dtype).expand(b, -1, -1)
         labels = depth_task_label(b, unet_in.device, dtype) if self.uses_class_label else None
-        out = self.unet(
-            unet_in, timesteps, encoder_hidden_states=context, class_labels=labels
-        ).sample
+        out = unet(unet_in, timesteps, encoder_hidden_states=context, class_labels=labels).sample
         if self.prediction_type == "sample":
             return out
-        a, s = math.sqrt(self.alpha_bar), math.sqrt(1.0 - self.alpha_bar)
+        alpha_bar = self.alpha_bar_at(t_cond)
+        a, s = math.sqrt(alpha_bar), math.sqrt(1.0 - alpha_bar)
         x_t = depth_input.to(dtype)
         if self.prediction_type == "epsilon":
             return (x_t - s * out) / a

@@ -195,3 +195,45 @@ def apply_scale_shift(pred: torch.Tensor, scale: torch.Tensor, shift: torch.Tens
     s = scale.to(pred.device, torch.float64).view(-1, 1, 1, 1)
     b = shift.to(pred.device, torch.float64).view(-1, 1, 1, 1)
     return (pred.double() * s + b).float()
+
+
+def sds_loss(student_x0: torch.Tensor, prior_x0: torch.Tensor, sigma2: float) -> torch.Tensor:
+    """Score-distillation loss from the frozen prior (METHOD.md training step 5).
+
+    ``g = nan_to_num(sigma_t^2 (z_hat - f))`` and
+    ``L = 0.5 * mean((z_hat - stopgrad(z_hat - g))^2)``, whose gradient with respect to
+    ``z_hat`` is ``g / numel``.
+
+    Args:
+        student_x0: ``[B, C, h, w]`` the student's prediction ``z_hat`` (with gradient).
+        prior_x0: ``[B, C, h, w]`` the frozen prior's x0 ``f`` on ``q(z_hat, eps'', t)``
+            (no gradient).
+        sigma2: ``sigma_t^2 = 1 - abar_t`` of the distillation timestep.
+
+    Returns:
+        Scalar float32 loss.
+    """
+    z_hat = student_x0.float()
+    g = torch.nan_to_num(sigma2 * (z_hat - prior_x0.detach().float()))
+    target = (z_hat - g).detach()
+    return 0.5 * F.mse_loss(z_hat, target, reduction="mean")
+
+
+def reconstruction_loss(
+    sharp_depth: torch.Tensor, metric_depth_norm: torch.Tensor, gate: torch.Tensor
+) -> torch.Tensor:
+    """Noise-aware reconstruction loss (METHOD.md training step 6).
+
+    ``L = sum(e * |(d_hat + 1) / 2 - (d_n + 1) / 2|) / (sum(e) + 1e-8)`` over the batch.
+
+    Args:
+        sharp_depth: ``[B, 1, H, W]`` decoded student depth ``d_hat`` (with gradient).
+        metric_depth_norm: ``[B, 1, H, W]`` normalised metric depth ``d_n``.
+        gate: ``[B, 1, H, W]`` the gate ``e`` (no gradient).
+
+    Returns:
+        Scalar float32 loss.
+    """
+    e = gate.detach().float()
+    diff = ((sharp_depth.float() + 1.0) / 2.0 - (metric_depth_norm.float() + 1.0) / 2.0).abs()
+    return (e * diff).sum() / (e.sum() + 1e-8)

@@ -1,0 +1,1 @@
+"""Ground-truth-free training of the SharpDepth sharpener (METHOD.md "Training")."""

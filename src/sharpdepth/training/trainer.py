@@ -1,0 +1,414 @@
+"""The trainer: METHOD.md training, steps 1-8, on the pipeline's own encode / gate / decode.
+
+One optimiser step = ``grad_accumulation`` micro-steps of :meth:`Trainer.compute_losses`
+(no ground-truth depth anywhere): metric depth and latents from the frozen networks, the
+prior pass (EMA student, or the frozen prior) and its gate, the student's pass on the
+gated latent (probability 0.8) or pure noise, the SDS loss from the frozen prior and the
+noise-aware reconstruction loss through the frozen decoder.
+
+Every random draw (noise, the gate coin, the SDS timestep when sampled) comes from one
+generator per process seeded from ``run.seed`` and the process index; the data order
+comes from :class:`~sharpdepth.training.data.ResumableSampler`. Resumable checkpoints
+hold the student, the EMA copy, optimiser, schedule, generator states and the step.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import torch
+
+from sharpdepth import method
+from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.metric_models import MetricDepthModel, load_metric_model
+from sharpdepth.training.config import TrainConfig
+from sharpdepth.training.data import ResumableSampler, UnlabeledImages
+
+LOGGER = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step-"
+
+
+@dataclass
+class Losses:
+    """Losses and gate statistics of one micro-batch (``total`` carries the gradient)."""
+
+    total: torch.Tensor
+    sds: float
+    rec: float
+    gate_mean: float
+    gate_confident: float
+    gated_fraction: float
+
+
+def ema_decay(max_decay: float, updates: int) -> float:
+    """EMA decay with warm-up: ``min(max_decay, (1 + n) / (10 + n))`` after ``n`` updates."""
+    return min(max_decay, (1.0 + updates) / (10.0 + updates))
+
+
+class Trainer:
+    """Train a sharpener from a diffusion prior and a metric model, without ground truth.
+
+    Args:
+        config: the run's :class:`~sharpdepth.training.config.TrainConfig`.
+        prior: the prior as a :class:`DiffusionDepthModel` (default: loaded from
+            ``config.model.prior``); its UNet stays frozen as f_G, the student is a copy.
+        metric_model: f_D (default: loaded from ``config.model.metric_model``).
+        accelerator: an ``accelerate.Accelerator`` (default: one built from the config).
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        prior: DiffusionDepthModel | None = None,
+        metric_model: Any = None,
+        accelerator: Any = None,
+    ) -> None:
+        from accelerate import Accelerator
+        from diffusers.optimization import get_cosine_schedule_with_warmup
+
+        self.config = config
+        run, optim = config.run, config.optim
+        self.accelerator = accelerator or Accelerator(
+            mixed_precision=run.mixed_precision,
+            cpu=run.device == "cpu",
+            project_dir=run.output_dir,
+            gradient_accumulation_steps=optim.grad_accumulation,
+        )
+        acc = self.accelerator
+        acc.gradient_accumulation_steps = optim.grad_accumulation
+        device = acc.device
+        if prior is None:
+            prior = DiffusionDepthModel.from_pretrained(
+                config.model.prior, prediction_type=config.model.prediction_type
+            )
+        self.model = prior.to(device)
+        self.model.requires_grad_(False)
+        self.model.eval()
+        spec = metric_model if metric_model is not None else config.model.metric_model
+        if not spec:
+            raise ValueError("model.metric_model is required")
+        self.metric_model: MetricDepthModel = load_metric_model(spec, device=device)
+        self.student = copy.deepcopy(self.model.unet).requires_grad_(True).train()
+        if run.gradient_checkpointing and hasattr(self.student, "enable_gradient_checkpointing"):
+            self.student.enable_gradient_checkpointing()
+        self.ema = copy.deepcopy(self.model.unet).requires_grad_(False).eval()
+        self.ema_updates = 0
+        scale = optim.batch_size * optim.grad_accumulation * acc.num_processes
+        lr = optim.lr * scale if optim.scale_lr else optim.lr
+        optimizer = torch.optim.AdamW(
+            self.student.parameters(), lr=lr, weight_decay=optim.weight_decay
+        )
+        # accelerate steps a prepared schedule once per process per optimiser step
+        schedule = get_cosine_schedule_with_warmup(
+            optimizer, optim.warmup_steps * acc.num_processes, optim.max_steps * acc.num_processes
+        )
+        self.student, self.optimizer, self.schedule = acc.prepare(self.student, optimizer, schedule)
+        self.generator = torch.Generator().manual_seed(run.seed * 1000 + acc.process_index)
+        self.step = 0  # optimiser steps done
+        self.samples_seen = 0  # samples drawn by this process
+        self.output_dir = Path(run.output_dir)
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ one step
+    def _randn(self, like: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise shaped like ``like`` from the run's generator."""
+        noise = torch.randn(like.shape, generator=self.generator, dtype=torch.float32)
+        return noise.to(device=like.device, dtype=like.dtype)
+
+    def compute_losses(
+        self, images: torch.Tensor, intrinsics: torch.Tensor | None = None
+    ) -> Losses:
+        """Losses of one micro-batch (METHOD.md training steps 1-7).
+
+        Args:
+            images: ``[B, 3, H, W]`` in ``[0, 1]``, H and W multiples of the VAE factor.
+            intrinsics: optional ``[B, 3, 3]`` for metric models that use them.
+        """
+        model, cfg = self.model, self.config.method
+        images = images.to(self.accelerator.device)
+        with torch.no_grad():
+            # 1. metric depth, normalisation, latents (frozen f_D and E)
+            d = self.metric_model(images, intrinsics).depth.to(images.device)
+            method_check(d)
+            d_n = method.normalize_depth(d)
+            latents = model.encode(torch.cat([images * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
+            b = images.shape[0]
+            z_i, z_d = latents[:b], latents[b:]
+            # 2. prior pass for the gate: EMA student (released) or frozen f_G
+            gate_unet = self.ema if self.config.model.gate_prior == "ema" else model.unet
+            z_g = model.predict_x0(z_i, self._randn(z_i), unet=gate_unet)
+            e = method.noise_aware_gate(model.decode_depth(z_g), d_n)
+            m = method.gate_to_latent(e, (int(z_d.shape[-2]), int(z_d.shape[-1])))
+            # 3. gated input with probability p, else pure noise (one coin per image)
+            variant = cast(method.GateVariant, cfg.gate_variant)
+            gated = method.gated_latent(z_g, z_d, m, self._randn(z_d), model.alpha_bar, variant)
+            noise = self._randn(z_d)
+            coin = torch.rand(b, generator=self.generator) < cfg.gate_probability
+            use_gate = coin.to(z_d.device).view(-1, 1, 1, 1)
+            student_in = torch.where(use_gate, gated, noise)
+        # 4. student pass with gradient
+        with self.accelerator.autocast():
+            z_hat = model.predict_x0(z_i, student_in, unet=self.student)
+        # 5. SDS from the frozen prior at t (fixed T - 1 or sampled)
+        t = model.timestep
+        if cfg.sds_timestep == "sampled":
+            t = int(
+                torch.randint(20, model.num_train_timesteps - 20, (1,), generator=self.generator)
+            )
+        alpha_bar = model.alpha_bar_at(t)
+        with torch.no_grad():
+            x_t = method.forward_diffuse(
+                z_hat.detach().float(), self._randn(z_hat).float(), alpha_bar
+            )
+            f = model.predict_x0(z_i, x_t, timestep=t)
+        sds = method.sds_loss(z_hat, f, 1.0 - alpha_bar)
+        # 6. reconstruction through the frozen decoder
+        d_hat = model.decode_depth(z_hat)
+        rec = method.reconstruction_loss(d_hat, d_n, e)
+        # 7. total
+        total = sds + cfg.lambda_rec * rec
+        return Losses(
+            total=total,
+            sds=float(sds.detach()),
+            rec=float(rec.detach()),
+            gate_mean=float(e.mean()),
+            gate_confident=float((e < 0.5).float().mean()),
+            gated_fraction=float(coin.float().mean()),
+        )
+
+    def _update_ema(self) -> None:
+        """EMA of the student's weights (decay with warm-up)."""
+        decay = ema_decay(self.config.optim.ema_decay, self.ema_updates)
+        student = self.accelerator.unwrap_model(self.student)
+        with torch.no_grad():
+            for p_ema, p in zip(self.ema.parameters(), student.parameters(), strict=True):
+                p_ema.mul_(decay).add_(p.detach().to(p_ema.dtype), alpha=1.0 - decay)
+        self.ema_updates += 1
+
+    def optimizer_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
+        """One optimiser step over ``grad_accumulation`` micro-batches; returns averaged logs."""
+        optim = self.config.optim
+        logs: dict[str, float] = {
+            "loss": 0.0,
+            "sds": 0.0,
+            "rec": 0.0,
+            "gate_mean": 0.0,
+            "gate_confident": 0.0,
+            "gated_fraction": 0.0,
+        }
+        for _ in range(optim.grad_accumulation):
+            batch = next(batches)
+            with self.accelerator.accumulate(self.student):
+                k = batch["K"] if bool(batch["has_K"].all()) else None
+                losses = self.compute_losses(batch["image"], k)
+                self.accelerator.backward(losses.total)
+                if self.accelerator.sync_gradients:
+                    self.accelerator.clip_grad_norm_(self.student.parameters(), optim.grad_clip)
+                self.optimizer.step()
+                self.schedule.step()
+                self.optimizer.zero_grad(set_to_none=True)
+            self.samples_seen += int(batch["image"].shape[0])
+            logs["loss"] += float(losses.total.detach()) / optim.grad_accumulation
+            for key in ("sds", "rec", "gate_mean", "gate_confident", "gated_fraction"):
+                logs[key] += getattr(losses, key) / optim.grad_accumulation
+        self._update_ema()
+        self.step += 1
+        logs["lr"] = float(self.schedule.get_last_lr()[0])
+        logs["step"] = float(self.step)
+        return logs
+
+    # ------------------------------------------------------------------ data
+    def batches(self) -> Iterator[dict[str, Any]]:
+        """Endless micro-batches from ``data.train``, resuming at :attr:`samples_seen`."""
+        cfg, acc = self.config, self.accelerator
+        dataset = UnlabeledImages(cfg.data.train, cfg.data.height, cfg.data.width)
+        sampler = ResumableSampler(
+            len(dataset), cfg.run.seed, acc.process_index, acc.num_processes, self.samples_seen
+        )
+        loader = torch.utils.data.DataLoader(
+            dataset,
+            batch_size=cfg.optim.batch_size,
+            sampler=sampler,
+            num_workers=cfg.data.num_workers,
+        )
+        yield from loader
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, max_steps: int | None = None) -> Path:
+        """Train to ``optim.max_steps`` (or ``max_steps`` more); returns the output folder."""
+        from tqdm.auto import tqdm
+
+        run = self.config.run
+        target = (
+            self.config.optim.max_steps
+            if max_steps is None
+            else min(self.config.optim.max_steps, self.step + max_steps)
+        )
+        writer = self._log_writer()
+        batches = self.batches()
+        bar = tqdm(
+            total=target,
+            initial=self.step,
+            desc="train",
+            disable=not self.accelerator.is_main_process,
+        )
+        while self.step < target:
+            logs = self.optimizer_step(batches)
+            self.history.append(logs)
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{logs['loss']:.4f}", sds=f"{logs['sds']:.4f}", rec=f"{logs['rec']:.4f}"
+            )
+            if self.step % run.log_every == 0 or self.step == target:
+                self._log(writer, logs)
+            if run.checkpoint_every and self.step % run.checkpoint_every == 0:
+                self.save_checkpoint()
+        bar.close()
+        final = (
+            self.save_final()
+            if self.step >= self.config.optim.max_steps
+            else self.save_checkpoint()
+        )
+        if writer is not None:
+            writer.close()
+        return final
+
+    def _log_writer(self) -> Any:
+        """A TensorBoard writer on the main process when tensorboard is installed."""
+        if not self.accelerator.is_main_process:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            LOGGER.info("tensorboard not installed: logging to %s/log.jsonl only", self.output_dir)
+            return None
+        return SummaryWriter(str(self.output_dir / "tensorboard"))
+
+    def _log(self, writer: Any, logs: dict[str, float]) -> None:
+        """One log record: the logger, ``log.jsonl`` and TensorBoard."""
+        if not self.accelerator.is_main_process:
+            return
+        LOGGER.info(
+            "step %d loss %.5f sds %.5f rec %.5f lr %.2e gate mean %.3f confident %.3f",
+            self.step,
+            logs["loss"],
+            logs["sds"],
+            logs["rec"],
+            logs["lr"],
+            logs["gate_mean"],
+            logs["gate_confident"],
+        )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.output_dir / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(logs) + "\n")
+        if writer is not None:
+            for key, value in logs.items():
+                if key != "step":
+                    group = "gate" if key.startswith("gate") else "train"
+                    writer.add_scalar(f"{group}/{key}", value, self.step)
+
+    # ------------------------------------------------------------------ checkpoints
+    def checkpoint_dir(self) -> Path:
+        """Folder of the resumable checkpoints."""
+        return self.output_dir / "checkpoints"
+
+    def save_checkpoint(self) -> Path:
+        """Write a resumable checkpoint atomically and keep the last ``run.keep_last``."""
+        acc = self.accelerator
+        folder = self.checkpoint_dir()
+        final = folder / f"{CHECKPOINT_PREFIX}{self.step:07d}"
+        tmp = folder / f".{final.name}.tmp"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            state = {
+                "student": acc.unwrap_model(self.student).state_dict(),
+                "ema": self.ema.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "step": self.step,
+                "ema_updates": self.ema_updates,
+                "samples_seen": self.samples_seen,
+                "config": self.config.to_dict(),
+            }
+            torch.save(state, tmp / "state.pt")
+        acc.wait_for_everyone()
+        torch.save({"generator": self.generator.get_state()}, tmp / f"rng-{acc.process_index}.pt")
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            kept = sorted(folder.glob(f"{CHECKPOINT_PREFIX}*"))
+            for old in kept[: max(0, len(kept) - self.config.run.keep_last)]:
+                shutil.rmtree(old, ignore_errors=True)
+            LOGGER.info("checkpoint %s", final)
+        acc.wait_for_everyone()
+        return final
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete resumable checkpoint, or ``None``."""
+        found = sorted(
+            p
+            for p in self.checkpoint_dir().glob(f"{CHECKPOINT_PREFIX}*")
+            if (p / "state.pt").is_file()
+        )
+        return found[-1] if found else None
+
+    def load_checkpoint(self, path: str | Path | None = None) -> bool:
+        """Resume from ``path`` (default: the latest checkpoint); returns whether one was found."""
+        folder = Path(path) if path is not None else self.latest_checkpoint()
+        if folder is None:
+            return False
+        state = torch.load(folder / "state.pt", map_location="cpu", weights_only=False)
+        self.accelerator.unwrap_model(self.student).load_state_dict(state["student"])
+        self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.step = int(state["step"])
+        self.ema_updates = int(state["ema_updates"])
+        self.samples_seen = int(state["samples_seen"])
+        rng = folder / f"rng-{self.accelerator.process_index}.pt"
+        self.generator.set_state(torch.load(rng, weights_only=False)["generator"])
+        LOGGER.info("resumed from %s at step %d", folder, self.step)
+        return True
+
+    def save_final(self) -> Path:
+        """Save the EMA sharpener as a folder :class:`~sharpdepth.SharpDepthPipeline` loads."""
+        folder = self.output_dir / "final"
+        if self.accelerator.is_main_process:
+            model = self.model
+            sharpener = DiffusionDepthModel(
+                copy.deepcopy(self.ema),
+                model.vae,
+                model.scheduler,
+                model.prompt_embeds.cpu(),
+                model.prediction_type,
+            )
+            metric = self.config.model.metric_model or None
+            sharpener.save_pretrained(
+                folder,
+                extra_config={
+                    "metric_model": metric if isinstance(metric, str) else None,
+                    "gate_variant": self.config.method.gate_variant,
+                    "trained_steps": self.step,
+                },
+            )
+            LOGGER.info("final sharpener written to %s", folder)
+        self.accelerator.wait_for_everyone()
+        return folder
+
+
+def method_check(depth: torch.Tensor) -> None:
+    """Reject unusable metric depth during training (NaN / inf / non-positive)."""
+    from sharpdepth.metric_models import check_metric_depth
+
+    check_metric_depth(depth, allow_constant=True)
