@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -91,7 +92,10 @@ def _params(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def test_steps_train_only_the_student_and_save_a_loadable_sharpener(
     setup: dict[str, Path], tmp_path: Path
 ) -> None:
-    trainer = Trainer(_config(setup, tmp_path / "run"), metric_model=SmoothMetricModel())
+    config = _config(
+        setup, tmp_path / "run", f"data.val={setup['data'].parent}", "run.validate_every=4"
+    )
+    trainer = Trainer(config, metric_model=SmoothMetricModel())
     vae, prior_unet = _params(trainer.model.vae), _params(trainer.model.unet)
     student0 = _params(trainer.accelerator.unwrap_model(trainer.student))
     final = trainer.fit()
@@ -106,7 +110,11 @@ def test_steps_train_only_the_student_and_save_a_loadable_sharpener(
     assert len(trainer.history) == 4
     for logs in trainer.history:
         assert math.isfinite(logs["loss"]) and 0.0 <= logs["gate_mean"] <= 1.0
-    assert (tmp_path / "run" / "log.jsonl").is_file()
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
+    ]
+    assert any("val_sharpdepth_abs_rel" in r for r in records)  # validation with ground truth
+    assert (tmp_path / "run" / "val" / "step-0000004.png").is_file()
     assert len(list((tmp_path / "run" / "checkpoints").glob("step-*"))) == 2  # keep_last
     pipe = SharpDepthPipeline.from_pretrained(final, metric_model=SmoothMetricModel(), device="cpu")
     out = pipe(np.random.default_rng(0).random((24, 40, 3)).astype(np.float32), seed=0)

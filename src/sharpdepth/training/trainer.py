@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import torch
 
 from sharpdepth import method
@@ -272,6 +273,8 @@ class Trainer:
                 self._log(writer, logs)
             if run.checkpoint_every and self.step % run.checkpoint_every == 0:
                 self.save_checkpoint()
+            if run.validate_every and self.step % run.validate_every == 0:
+                self._log(writer, self.validate(writer))
         bar.close()
         final = (
             self.save_final()
@@ -295,7 +298,13 @@ class Trainer:
 
     def _log(self, writer: Any, logs: dict[str, float]) -> None:
         """One log record: the logger, ``log.jsonl`` and TensorBoard."""
-        if not self.accelerator.is_main_process:
+        if not self.accelerator.is_main_process or not logs:
+            return
+        if "loss" not in logs:  # validation record
+            LOGGER.info(
+                "step %d validation %s", self.step, {k: round(v, 4) for k, v in logs.items()}
+            )
+            self._append_log(writer, logs)
             return
         LOGGER.info(
             "step %d loss %.5f sds %.5f rec %.5f lr %.2e gate mean %.3f confident %.3f",
@@ -307,14 +316,99 @@ class Trainer:
             logs["gate_mean"],
             logs["gate_confident"],
         )
+        self._append_log(writer, logs)
+
+    def _append_log(self, writer: Any, logs: dict[str, float]) -> None:
+        """Append a record to ``log.jsonl`` and TensorBoard scalars."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.output_dir / "log.jsonl", "a") as handle:
-            handle.write(json.dumps(logs) + "\n")
+            handle.write(json.dumps({"step": self.step, **logs}) + "\n")
         if writer is not None:
             for key, value in logs.items():
                 if key != "step":
-                    group = "gate" if key.startswith("gate") else "train"
+                    group = (
+                        "val"
+                        if key.startswith("val_")
+                        else "gate"
+                        if key.startswith("gate")
+                        else "train"
+                    )
                     writer.add_scalar(f"{group}/{key}", value, self.step)
+
+    # ------------------------------------------------------------------ validation
+    def validate(self, writer: Any = None, max_images: int = 4) -> dict[str, float]:
+        """Run the EMA sharpener on ``data.val``: pictures, and metrics when it has ground truth.
+
+        A synthetic dataset folder (with ``index.json``) is scored with AbsRel, delta1 and
+        the boundary metrics for the sharpener and the metric model alone; any other
+        folder only gives pictures. Pictures (input | metric depth | gate | sharpened, one
+        row per image) go to ``OUTPUT/val/step-N.png`` and TensorBoard.
+        """
+        from sharpdepth import vis
+        from sharpdepth.io import load_image, save_rgb_png
+        from sharpdepth.pipeline import SharpDepthPipeline
+        from sharpdepth.training.data import list_images
+
+        val = self.config.data.val
+        if not val or not self.accelerator.is_main_process:
+            return {}
+        model = self.model
+        sharpener = DiffusionDepthModel(
+            self.ema, model.vae, model.scheduler, model.prompt_embeds, model.prediction_type
+        )
+        pipe = SharpDepthPipeline(sharpener, self.metric_model, processing_resolution=0)
+        logs: dict[str, float] = {}
+        root = Path(val)
+        if (root / "index.json").is_file():
+            from sharpdepth.benchmarks import load_benchmark
+            from sharpdepth.evaluation import evaluate, resolve_methods
+
+            bench = None
+            for split in ("val", "test"):
+                try:
+                    bench = load_benchmark("synth", root=root, split=split, limit=16)
+                    break
+                except (ValueError, FileNotFoundError):
+                    continue
+            if bench is not None:
+                result = evaluate(
+                    pipe, bench, resolve_methods("sharpdepth,metric"), n_worst=0, progress=False
+                )
+                for name, row in result.summary.items():
+                    for key in ("abs_rel", "delta1", "pdbe_acc", "pdbe_comp"):
+                        if key in row:
+                            logs[f"val_{name}_{key}"] = float(row[key])
+                paths = [Path(s.meta.get("rgb_path", "")) for s in list(bench)[:max_images]]
+            else:
+                paths = []
+            paths = [p for p in paths if p.is_file()] or list_images(root)[:max_images]
+        else:
+            paths = list_images(root)[:max_images]
+        rows = []
+        for path in paths[:max_images]:
+            rgb = load_image(path).rgb
+            out = pipe(rgb, seed=0)
+            lo, hi = vis.depth_range(out.metric_depth[0])
+            rows.append(
+                np.concatenate(
+                    [
+                        (np.clip(rgb, 0, 1) * 255).astype(np.uint8),
+                        vis.colorize_depth(out.metric_depth[0], vmin=lo, vmax=hi),
+                        vis.colorize_scalar(out.gate[0], cmap="gray"),
+                        vis.colorize_depth(out.depth[0], vmin=lo, vmax=hi),
+                    ],
+                    axis=1,
+                )
+            )
+        if rows:
+            width = max(r.shape[1] for r in rows)
+            rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+            sheet = np.concatenate(rows, axis=0)
+            save_rgb_png(self.output_dir / "val" / f"step-{self.step:07d}.png", sheet)
+            if writer is not None:
+                writer.add_image("val/input_metric_gate_sharp", sheet, self.step, dataformats="HWC")
+        self.student.train()
+        return logs
 
     # ------------------------------------------------------------------ checkpoints
     def checkpoint_dir(self) -> Path:
