@@ -173,3 +173,38 @@ def test_two_processes_on_cpu_run_and_agree(setup: dict[str, Path], tmp_path: Pa
     rank0, rank1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     torch.testing.assert_close(rank0, rank1, rtol=0, atol=0)  # DDP keeps replicas identical
     assert (tmp_path / "ddp" / "final" / "unet").is_dir()
+
+
+class CountingMetric(SmoothMetricModel):
+    """The smooth stand-in metric model, counting its calls."""
+
+    calls = 0
+
+    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor | None = None) -> torch.Tensor:
+        self.calls += 1
+        return super().forward(image, intrinsics)
+
+
+def test_cached_frozen_outputs_give_the_same_training(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    from sharpdepth.training.data import UnlabeledImages
+
+    n_images = len(UnlabeledImages(setup["data"], 32, 32))
+    steps = n_images + 2  # batch 1: the last steps revisit images
+    plain_metric, cached_metric = CountingMetric(), CountingMetric()
+    plain = Trainer(
+        _config(setup, tmp_path / "plain", f"optim.max_steps={steps}"), metric_model=plain_metric
+    )
+    plain.fit()
+    cached = Trainer(
+        _config(setup, tmp_path / "cached", f"optim.max_steps={steps}", "data.cache=true"),
+        metric_model=cached_metric,
+    )
+    cached.fit()
+    assert len(list((tmp_path / "cached" / "cache").glob("*.pt"))) == n_images
+    assert plain_metric.calls == steps and cached_metric.calls == n_images  # later epochs: cache
+    a = plain.accelerator.unwrap_model(plain.student).state_dict()
+    b = cached.accelerator.unwrap_model(cached.student).state_dict()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)

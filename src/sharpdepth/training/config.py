@@ -45,6 +45,9 @@ class DataConfig:
         height: training crop height in pixels (a multiple of the VAE factor).
         width: training crop width in pixels.
         num_workers: DataLoader workers.
+        cache: keep the frozen networks' outputs (metric depth, image and depth latents)
+            on disk so later epochs skip the metric model and the encoder.
+        cache_dir: where (default ``OUTPUT/cache``).
     """
 
     train: str = ""
@@ -52,6 +55,8 @@ class DataConfig:
     height: int = 512
     width: int = 512
     num_workers: int = 2
+    cache: bool = False
+    cache_dir: str | None = None
 
 
 @dataclass

@@ -118,6 +118,7 @@ class Trainer:
         self.samples_seen = 0  # samples drawn by this process
         self.output_dir = Path(run.output_dir)
         self.history: list[dict[str, float]] = []
+        self._cache_checked: Path | None = None
 
     # ------------------------------------------------------------------ one step
     def _randn(self, like: torch.Tensor) -> torch.Tensor:
@@ -126,24 +127,25 @@ class Trainer:
         return noise.to(device=like.device, dtype=like.dtype)
 
     def compute_losses(
-        self, images: torch.Tensor, intrinsics: torch.Tensor | None = None
+        self,
+        images: torch.Tensor,
+        intrinsics: torch.Tensor | None = None,
+        indices: list[int] | None = None,
     ) -> Losses:
         """Losses of one micro-batch (METHOD.md training steps 1-7).
 
         Args:
             images: ``[B, 3, H, W]`` in ``[0, 1]``, H and W multiples of the VAE factor.
             intrinsics: optional ``[B, 3, 3]`` for metric models that use them.
+            indices: dataset indices of the images (keys of the cache, when enabled).
         """
         model, cfg = self.model, self.config.method
         images = images.to(self.accelerator.device)
         with torch.no_grad():
-            # 1. metric depth, normalisation, latents (frozen f_D and E)
-            d = self.metric_model(images, intrinsics).depth.to(images.device)
-            method_check(d)
-            d_n = method.normalize_depth(d)
-            latents = model.encode(torch.cat([images * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
+            # 1. metric depth, normalisation, latents (frozen f_D and E; maybe cached)
             b = images.shape[0]
-            z_i, z_d = latents[:b], latents[b:]
+            d, z_i, z_d = self._frozen_inputs(images, intrinsics, indices)
+            d_n = method.normalize_depth(d)
             # 2. prior pass for the gate: EMA student (released) or frozen f_G
             gate_unet = self.ema if self.config.model.gate_prior == "ema" else model.unet
             z_g = model.predict_x0(z_i, self._randn(z_i), unet=gate_unet)
@@ -186,6 +188,61 @@ class Trainer:
             gated_fraction=float(coin.float().mean()),
         )
 
+    def _frozen_inputs(
+        self, images: torch.Tensor, intrinsics: torch.Tensor | None, indices: list[int] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Metric depth ``d`` and latents ``z_i``, ``z_d`` of a batch, from the cache if possible.
+
+        Returns ``[B, 1, H, W]`` metres and two ``[B, C, h, w]`` latents.
+        """
+        folder = self._cache_folder() if indices is not None else None
+        if folder is not None and indices is not None:
+            files = [folder / f"{i:08d}.pt" for i in indices]
+            if all(f.is_file() for f in files):
+                items = [torch.load(f, map_location="cpu", weights_only=True) for f in files]
+                dev = images.device
+                d, z_i, z_d = (
+                    torch.stack([it[k] for it in items]).to(dev) for k in ("d", "z_i", "z_d")
+                )
+                return d, z_i, z_d
+        d = self.metric_model(images, intrinsics).depth.to(images.device)
+        method_check(d)
+        d_n = method.normalize_depth(d)
+        latents = self.model.encode(torch.cat([images * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
+        b = images.shape[0]
+        z_i, z_d = latents[:b], latents[b:]
+        if folder is not None and indices is not None:
+            for j, index in enumerate(indices):
+                tmp = folder / f".{index:08d}.{os.getpid()}.tmp"
+                torch.save({"d": d[j].cpu(), "z_i": z_i[j].cpu(), "z_d": z_d[j].cpu()}, tmp)
+                os.replace(tmp, folder / f"{index:08d}.pt")
+        return d, z_i, z_d
+
+    def _cache_folder(self) -> Path | None:
+        """The cache folder (created and checked against the run's settings), or ``None``."""
+        data = self.config.data
+        if not data.cache:
+            return None
+        if self._cache_checked is not None:
+            return self._cache_checked
+        folder = Path(data.cache_dir) if data.cache_dir else self.output_dir / "cache"
+        key = {
+            "prior": self.config.model.prior,
+            "metric_model": str(self.config.model.metric_model or self.metric_model.name),
+            "train": data.train,
+            "height": data.height,
+            "width": data.width,
+        }
+        stamp = folder / "cache.json"
+        if not stamp.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(json.dumps(key, indent=2))
+        elif json.loads(stamp.read_text()) != key:
+            raise ValueError(
+                f"cache {folder} holds other settings; delete it or set data.cache_dir"
+            )
+        return folder
+
     def _update_ema(self) -> None:
         """EMA of the student's weights (decay with warm-up)."""
         decay = ema_decay(self.config.optim.ema_decay, self.ema_updates)
@@ -210,7 +267,7 @@ class Trainer:
             batch = next(batches)
             with self.accelerator.accumulate(self.student):
                 k = batch["K"] if bool(batch["has_K"].all()) else None
-                losses = self.compute_losses(batch["image"], k)
+                losses = self.compute_losses(batch["image"], k, [int(i) for i in batch["index"]])
                 self.accelerator.backward(losses.total)
                 if self.accelerator.sync_gradients:
                     self.accelerator.clip_grad_norm_(self.student.parameters(), optim.grad_clip)
