@@ -165,7 +165,8 @@ def test_two_processes_on_cpu_run_and_agree(setup: dict[str, Path], tmp_path: Pa
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     # torchrun sets RANK/WORLD_SIZE; Accelerate then runs DDP on CPU with gloo
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", str(script)]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd.append(str(script))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     produced = sorted(p.name for p in tmp_path.iterdir())
