@@ -23,12 +23,14 @@ import re
 import shutil
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from sharpdepth import method
 from sharpdepth.errors import CheckpointError
 from sharpdepth.method import depth_task_label
 
@@ -180,6 +182,23 @@ def _default_prediction_type(root: Path, model_index: Mapping[str, Any]) -> str:
     return "sample"
 
 
+@dataclass
+class GatedPass:
+    """The prior pass and its gate (METHOD.md inference steps 5-7), all ``[B, ...]``.
+
+    Attributes:
+        prior_latent: ``z_g``, the prior's x0 latent ``[B, C, h, w]``.
+        prior_depth: ``d_g``, its decoded depth ``[B, 1, H, W]`` (normalised units).
+        gate: ``e`` in ``[0, 1]``, ``[B, 1, H, W]``.
+        gated_latent: ``z'``, the sharpener's depth input ``[B, C, h, w]``.
+    """
+
+    prior_latent: torch.Tensor
+    prior_depth: torch.Tensor
+    gate: torch.Tensor
+    gated_latent: torch.Tensor
+
+
 class DiffusionDepthModel(torch.nn.Module):
     """UNet + autoencoder + schedule + conditioning of a single-step depth diffusion model.
 
@@ -285,6 +304,50 @@ class DiffusionDepthModel(torch.nn.Module):
         vae_dtype = next(self.vae.parameters()).dtype
         mean = self.vae.encode(x.to(vae_dtype)).latent_dist.mean
         return ((mean - self.latent_shift) * self.latent_scaling).to(self.dtype)
+
+    def encode_image_and_depth(
+        self, image: torch.Tensor, depth_norm: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``z_i`` and ``z_d`` (METHOD.md step 4), encoded in one batch.
+
+        Args:
+            image: ``[B, 3, H, W]`` in ``[0, 1]``.
+            depth_norm: ``[B, 1, H, W]`` normalised metric depth ``d_n`` in ``[-1, 1]``.
+
+        Returns:
+            Two ``[B, C, H / f, W / f]`` latents.
+        """
+        b = image.shape[0]
+        latents = self.encode(torch.cat([image * 2.0 - 1.0, depth_norm.repeat(1, 3, 1, 1)]))
+        return latents[:b], latents[b:]
+
+    def prior_and_gate(
+        self,
+        image_latent: torch.Tensor,
+        depth_latent: torch.Tensor,
+        depth_norm: torch.Tensor,
+        noise: torch.Tensor,
+        gate_noise: torch.Tensor,
+        variant: method.GateVariant,
+        unet: Any | None = None,
+    ) -> GatedPass:
+        """Prior pass, noise-aware gate and gated latent (METHOD.md steps 5-7).
+
+        Args:
+            image_latent: ``z_i``.
+            depth_latent: ``z_d``.
+            depth_norm: ``d_n``, ``[B, 1, H, W]``.
+            noise: ``eps`` for the prior pass (shape of ``z_i``).
+            gate_noise: ``eps'`` for the gated latent (shape of ``z_d``).
+            variant: ``"released"`` or ``"paper"``.
+            unet: the UNet playing the prior (default: this model's own).
+        """
+        z_g = self.predict_x0(image_latent, noise, unet=unet)
+        d_g = self.decode_depth(z_g)
+        e = method.noise_aware_gate(d_g, depth_norm)
+        m = method.gate_to_latent(e, (int(depth_latent.shape[-2]), int(depth_latent.shape[-1])))
+        z_gated = method.gated_latent(z_g, depth_latent, m, gate_noise, self.alpha_bar, variant)
+        return GatedPass(prior_latent=z_g, prior_depth=d_g, gate=e, gated_latent=z_gated)
 
     def decode_depth(self, z: torch.Tensor) -> torch.Tensor:
         """Channel mean of ``D(z / s)``: a latent back to a depth map in normalised units.

@@ -52,6 +52,8 @@ def image_to_tensor(image: ImageLike) -> torch.Tensor:
 
 def _numpy_to_rgb(array: np.ndarray) -> np.ndarray:
     """``[H, W]`` or ``[H, W, C]`` numpy image -> ``[H, W, 3]`` float32 in ``[0, 1]``."""
+    from sharpdepth.io import composite_over_white
+
     if array.ndim == 2:
         array = array[:, :, None]
     if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
@@ -65,8 +67,7 @@ def _numpy_to_rgb(array: np.ndarray) -> np.ndarray:
     else:
         raise ValueError(f"unsupported numpy image dtype {array.dtype}")
     if out.shape[2] == 4:
-        alpha = out[:, :, 3:4]
-        out = out[:, :, :3] * alpha + (1.0 - alpha)  # over white, as for files
+        out = composite_over_white(out)  # as for files
     if out.shape[2] == 1:
         out = np.repeat(out, 3, axis=2)
     return np.clip(out, 0.0, 1.0)

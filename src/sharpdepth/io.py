@@ -112,7 +112,7 @@ def _exif_focal_35mm(image: Image.Image) -> float | None:
     return focal
 
 
-def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
+def composite_over_white(rgba: np.ndarray) -> np.ndarray:
     """``[H, W, 4]`` float RGBA in ``[0, 1]`` composited over white -> ``[H, W, 3]``."""
     alpha = rgba[..., 3:4]
     return rgba[..., :3] * alpha + (1.0 - alpha)
@@ -147,7 +147,7 @@ def _to_float_rgb(image: Image.Image) -> tuple[np.ndarray, int]:
     )
     if has_alpha:
         rgba = np.asarray(image.convert("RGBA")).astype(np.float32) / 255.0
-        return _composite_over_white(rgba), bits
+        return composite_over_white(rgba), bits
     if mode in ("L", "1"):
         grey = np.asarray(image.convert("L")).astype(np.float32) / 255.0
         return np.repeat(grey[..., None], 3, axis=2), bits

@@ -14,7 +14,14 @@ import torch
 from sharpdepth import method
 from sharpdepth.diffusion import DiffusionDepthModel, read_checkpoint_config, resolve_checkpoint
 from sharpdepth.geometry import scale_intrinsics
-from sharpdepth.image_ops import ImageLike, as_output, images_to_batch, postprocess, preprocess
+from sharpdepth.image_ops import (
+    ImageLike,
+    as_output,
+    images_to_batch,
+    pad_to_multiple,
+    postprocess,
+    preprocess,
+)
 from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.runtime import make_generator, randn, resolve_device, resolve_dtype
 
@@ -231,37 +238,20 @@ class SharpDepthPipeline:
         metric = self.metric_model(rgb_res, k_res)
         d_res = metric.depth.to(device)  # [B, 1, h, w]
         check_metric_depth(d_res, allow_constant=allow_constant_metric_depth)
-        d = torch.nn.functional.pad(
-            d_res,
-            (
-                0,
-                geometry.padded_size[1] - d_res.shape[-1],
-                0,
-                geometry.padded_size[0] - d_res.shape[-2],
-            ),
-            mode="replicate",
-        )  # [B, 1, h', w']
+        d = pad_to_multiple(d_res, model.downsampling_factor)  # [B, 1, h', w']
 
         # 3. Normalise to [-1, 1].
         d_n = method.normalize_depth(d)
 
         # 4. Encode image and normalised depth in one batch.
-        latents = model.encode(torch.cat([rgb_pad * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
-        z_i, z_d = latents[:b], latents[b:]  # [B, C, h'/f, w'/f] each
+        z_i, z_d = model.encode_image_and_depth(rgb_pad, d_n)  # [B, C, h'/f, w'/f] each
 
         # Noise, per image in the documented order: eps (prior pass), then eps' (gate).
         eps, eps_gate = _draw_noise(generators, z_i.shape, z_d.shape, device, model.dtype)
 
-        # 5. Prior pass (the sharpener plays f_G).
-        z_g = model.predict_x0(z_i, eps)
-        d_g = model.decode_depth(z_g)  # [B, 1, h', w']
-
-        # 6. Noise-aware gate.
-        e = method.noise_aware_gate(d_g, d_n)
-        m = method.gate_to_latent(e, (int(z_d.shape[-2]), int(z_d.shape[-1])))
-
-        # 7. Gated latent.
-        z_gated = method.gated_latent(z_g, z_d, m, eps_gate, model.alpha_bar, variant)
+        # 5-7. Prior pass (the sharpener plays f_G), noise-aware gate, gated latent.
+        gated = model.prior_and_gate(z_i, z_d, d_n, eps, eps_gate, variant)
+        d_g, e, z_gated = gated.prior_depth, gated.gate, gated.gated_latent  # [B, 1, h', w']
 
         # 8. Sharpener pass.
         z_hat = model.predict_x0(z_i, z_gated)

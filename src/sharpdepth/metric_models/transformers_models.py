@@ -32,6 +32,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from sharpdepth.geometry import intrinsics_from_focal
 from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device, resolve_dtype
 
@@ -232,7 +233,9 @@ class TransformersMetricDepth(MetricDepthModel):
                 )
                 fov = fov.clamp(*_FOV_RANGE)
             focal = depth_pro_focal_from_fov(fov, w)
-            used = pinhole_intrinsics(focal, h, w)
+            used = torch.stack([intrinsics_from_focal(float(f), w, h) for f in focal]).to(
+                canonical.device
+            )
         else:
             LOGGER.warning(
                 "%s has no field-of-view head and no intrinsics were given: assuming a "
@@ -274,23 +277,6 @@ def depth_pro_metric_depth(
     """
     inverse = canonical_inverse * (width / focal_px.reshape(-1, 1, 1, 1))
     return 1.0 / inverse.clamp(*_INVERSE_DEPTH_RANGE)
-
-
-def pinhole_intrinsics(focal_px: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """``[B, 3, 3]`` pinhole matrices, ``fx = fy = focal_px``, principal point at the centre.
-
-    Args:
-        focal_px: ``[B]`` focal lengths in pixels.
-        height: image height in pixels (``cy = (H - 1) / 2``, pixel-centre convention).
-        width: image width in pixels (``cx = (W - 1) / 2``).
-    """
-    k = torch.zeros(focal_px.shape[0], 3, 3, device=focal_px.device, dtype=torch.float32)
-    k[:, 0, 0] = focal_px
-    k[:, 1, 1] = focal_px
-    k[:, 0, 2] = (width - 1) / 2.0
-    k[:, 1, 2] = (height - 1) / 2.0
-    k[:, 2, 2] = 1.0
-    return k
 
 
 def _unpad_zoedepth(predicted: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

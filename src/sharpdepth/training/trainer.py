@@ -29,7 +29,7 @@ import torch
 
 from sharpdepth import method
 from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.metric_models import MetricDepthModel, load_metric_model
+from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.training.config import TrainConfig
 from sharpdepth.training.data import ResumableSampler, UnlabeledImages
 
@@ -146,14 +146,14 @@ class Trainer:
             b = images.shape[0]
             d, z_i, z_d = self._frozen_inputs(images, intrinsics, indices)
             d_n = method.normalize_depth(d)
-            # 2. prior pass for the gate: EMA student (released) or frozen f_G
+            # 2. prior pass and gate (the pipeline's steps 5-7): EMA student (released)
+            # or frozen f_G
             gate_unet = self.ema if self.config.model.gate_prior == "ema" else model.unet
-            z_g = model.predict_x0(z_i, self._randn(z_i), unet=gate_unet)
-            e = method.noise_aware_gate(model.decode_depth(z_g), d_n)
-            m = method.gate_to_latent(e, (int(z_d.shape[-2]), int(z_d.shape[-1])))
-            # 3. gated input with probability p, else pure noise (one coin per image)
             variant = cast(method.GateVariant, cfg.gate_variant)
-            gated = method.gated_latent(z_g, z_d, m, self._randn(z_d), model.alpha_bar, variant)
+            eps, eps_gate = self._randn(z_i), self._randn(z_d)
+            gated_pass = model.prior_and_gate(z_i, z_d, d_n, eps, eps_gate, variant, unet=gate_unet)
+            e, gated = gated_pass.gate, gated_pass.gated_latent
+            # 3. gated input with probability p, else pure noise (one coin per image)
             noise = self._randn(z_d)
             coin = torch.rand(b, generator=self.generator) < cfg.gate_probability
             use_gate = coin.to(z_d.device).view(-1, 1, 1, 1)
@@ -206,11 +206,8 @@ class Trainer:
                 )
                 return d, z_i, z_d
         d = self.metric_model(images, intrinsics).depth.to(images.device)
-        method_check(d)
-        d_n = method.normalize_depth(d)
-        latents = self.model.encode(torch.cat([images * 2.0 - 1.0, d_n.repeat(1, 3, 1, 1)]))
-        b = images.shape[0]
-        z_i, z_d = latents[:b], latents[b:]
+        check_metric_depth(d, allow_constant=True)
+        z_i, z_d = self.model.encode_image_and_depth(images, method.normalize_depth(d))
         if folder is not None and indices is not None:
             for j, index in enumerate(indices):
                 tmp = folder / f".{index:08d}.{os.getpid()}.tmp"
@@ -556,10 +553,3 @@ class Trainer:
             LOGGER.info("final sharpener written to %s", folder)
         self.accelerator.wait_for_everyone()
         return folder
-
-
-def method_check(depth: torch.Tensor) -> None:
-    """Reject unusable metric depth during training (NaN / inf / non-positive)."""
-    from sharpdepth.metric_models import check_metric_depth
-
-    check_metric_depth(depth, allow_constant=True)
