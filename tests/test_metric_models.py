@@ -436,7 +436,21 @@ def test_unknown_name_lists_known_models() -> None:
 
 
 @pytest.mark.parametrize("name", ["nano", "bundled"])
-def test_nano_is_not_shipped_yet(name: str) -> None:
-    with pytest.raises(CheckpointError, match="not shipped") as info:
-        load_metric_model(name)
+def test_bundled_nano_metric_model_loads_by_name(name: str) -> None:
+    from sharpdepth.metric_models.bundled import NanoMetricDepth
+
+    model = load_metric_model(name, device="cpu")
+    assert isinstance(model, NanoMetricDepth) and model.spec == name
+    pred = model(torch.rand(1, 3, 48, 64))
+    assert pred.depth.shape == (1, 1, 48, 64) and bool((pred.depth > 0).all())
+
+
+def test_missing_bundled_files_give_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import sharpdepth.nano as nano
+
+    monkeypatch.setattr(nano, "bundled_dir", lambda name: tmp_path / name)
+    with pytest.raises(CheckpointError, match="missing") as info:
+        load_metric_model("nano")
     assert "--metric-model" in str(info.value)

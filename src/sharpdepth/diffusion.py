@@ -66,9 +66,20 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], revision: str | Non
     ``HF_HUB_OFFLINE=1``) with :func:`huggingface_hub.snapshot_download`, safetensors
     weights only.
 
+    The name ``"nano"`` is the bundled nano SharpDepth checkpoint (package data).
+
     Raises:
         CheckpointError: the folder does not exist and the id cannot be fetched.
     """
+    from sharpdepth.nano import NANO_CHECKPOINT, bundled_available, bundled_dir
+
+    if str(name_or_path) == NANO_CHECKPOINT:
+        if not bundled_available("sharpdepth"):
+            raise CheckpointError(
+                f"the bundled nano checkpoint is missing from {bundled_dir('sharpdepth')} "
+                "(was the package installed without its data files?)"
+            )
+        return bundled_dir("sharpdepth")
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():

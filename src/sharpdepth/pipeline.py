@@ -103,7 +103,7 @@ class SharpDepthPipeline:
     @classmethod
     def from_pretrained(
         cls,
-        checkpoint: str | os.PathLike[str],
+        checkpoint: str | os.PathLike[str] = "nano",
         metric_model: Any = None,
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype | None = "auto",
@@ -114,8 +114,9 @@ class SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
 
         Args:
-            checkpoint: the authors' released SharpDepth checkpoint, a Lotus-G depth
-                checkpoint, or a folder written by :meth:`save_pretrained`.
+            checkpoint: ``"nano"`` (default: the bundled nano family, offline), the
+                authors' released SharpDepth checkpoint, a Lotus-G depth checkpoint, or a
+                folder written by :meth:`save_pretrained` (folder or Hub id).
             metric_model: registry name, Hub id/folder (see
                 :func:`~sharpdepth.metric_models.load_metric_model`), model or callable.
                 Default: the one recorded in the checkpoint's ``sharpdepth_config.json``.

@@ -27,7 +27,11 @@ def add_parser(sub: Any) -> None:
         "--data-root", default=None, help="dataset folder (else its environment variable)"
     )
     p.add_argument("--split", default=None, help="benchmark split (e.g. test, zeroshot for synth)")
-    p.add_argument("--checkpoint", help="sharpener checkpoint (folder or Hub id)")
+    p.add_argument(
+        "--checkpoint",
+        default="nano",
+        help="sharpener checkpoint (folder or Hub id; default: the bundled nano family)",
+    )
     p.add_argument(
         "--metric-model", default=None, help="metric depth model (see `sharpdepth models`)"
     )
@@ -56,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
         for name in list_benchmarks():
             print(name)
         return 0
-    if not args.benchmark or not args.checkpoint:
-        LOGGER.error("--benchmark and --checkpoint are required")
+    if not args.benchmark:
+        LOGGER.error("--benchmark is required (--list lists them)")
         return 2
     try:
         methods = resolve_methods(args.model)

@@ -34,7 +34,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sharpdepth`` and its subcommands."""
-    from sharpdepth.cli import evaluate, predict, synth, train
+    from sharpdepth.cli import evaluate, nano, predict, synth, train
 
     parser = argparse.ArgumentParser(
         prog="sharpdepth",
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_parser(sub)
     evaluate.add_parser(sub)
     train.add_parser(sub)
+    nano.add_parser(sub)
     models = sub.add_parser("models", help="list the named metric depth models")
     models.set_defaults(run=_run_models)
     return parser

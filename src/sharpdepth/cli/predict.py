@@ -1,4 +1,8 @@
-"""``sharpdepth predict INPUT... -o OUT``: sharp metric depth for files, folders and globs."""
+"""``sharpdepth predict INPUT... [-o OUT]``: sharp metric depth for files, folders and globs.
+
+With no model options it runs the bundled nano family (offline); ``--published`` selects
+the paper's large models and ``--checkpoint`` / ``--metric-model`` any others.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,15 @@ import numpy as np
 
 LOGGER = logging.getLogger(__name__)
 
+#: Output folder when ``-o`` is not given (relative to the working directory).
+DEFAULT_OUTPUT = Path("sharpdepth-output")
+#: Where the authors' README puts their released checkpoint; ``--published`` looks there.
+PUBLISHED_FOLDER = "checkpoints/sharpdepth"
+#: Environment variable naming another folder for the authors' checkpoint.
+PUBLISHED_ENV = "SHARPDEPTH_PUBLISHED_CHECKPOINT"
+#: The paper's metric model f_D.
+PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
+
 
 def add_parser(sub: Any) -> None:
     """Register the ``predict`` subcommand."""
@@ -27,11 +40,26 @@ def add_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders or globs")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output folder")
     p.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=DEFAULT_OUTPUT,
+        help=f"output folder (default ./{DEFAULT_OUTPUT})",
+    )
+    models = p.add_mutually_exclusive_group()
+    models.add_argument(
         "--checkpoint",
-        required=True,
-        help="sharpener checkpoint: folder or Hugging Face Hub id (SharpDepth or Lotus-G layout)",
+        default=None,
+        help="sharpener checkpoint: folder or Hugging Face Hub id (SharpDepth or Lotus-G "
+        "layout); default: the bundled nano family ('nano'), which runs offline",
+    )
+    models.add_argument(
+        "--published",
+        action="store_true",
+        help="use the paper's large models instead of the bundled nano family: the authors' "
+        f"SharpDepth checkpoint (folder in ${PUBLISHED_ENV}, default ./{PUBLISHED_FOLDER}, "
+        f"where their README puts it) with {PUBLISHED_METRIC_MODEL} as the metric model",
     )
     p.add_argument(
         "--metric-model",
@@ -74,7 +102,12 @@ def add_parser(sub: Any) -> None:
     )
     known.add_argument("--focal-px", type=float, help="known focal length in pixels (all images)")
     known.add_argument("--fov", type=float, help="known horizontal field of view in degrees")
-    p.add_argument("--ply", action="store_true", help="also write a coloured point cloud (.ply)")
+    p.add_argument(
+        "--ply",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write a coloured point cloud (.ply; default on, --no-ply to skip)",
+    )
     p.add_argument(
         "--ply-drop-edges",
         action="store_true",
@@ -86,6 +119,27 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
+
+
+def _choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(checkpoint, metric model) from ``--checkpoint`` / ``--published`` / ``--metric-model``.
+
+    Raises:
+        CheckpointError: ``--published`` without the authors' checkpoint folder.
+    """
+    from sharpdepth.errors import CheckpointError
+    from sharpdepth.nano import NANO_CHECKPOINT
+
+    if not args.published:
+        return args.checkpoint or NANO_CHECKPOINT, args.metric_model
+    folder = Path(os.environ.get(PUBLISHED_ENV, PUBLISHED_FOLDER)).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"--published needs the authors' SharpDepth checkpoint in {folder} (download it "
+            "from their repository Qualcomm-AI-research/SharpDepth and put it there, or set "
+            f"${PUBLISHED_ENV}); or pass --checkpoint FOLDER_OR_HUB_ID, e.g. a Lotus-G id"
+        )
+    return str(folder), args.metric_model or PUBLISHED_METRIC_MODEL
 
 
 def _check_output_folder(folder: Path) -> None:
@@ -164,9 +218,10 @@ def run(args: argparse.Namespace) -> int:
         ):
             if value is not None:
                 options[key] = value
+        checkpoint, metric_model = _choose_models(args)
         pipe = SharpDepthPipeline.from_pretrained(
-            args.checkpoint,
-            metric_model=args.metric_model,
+            checkpoint,
+            metric_model=metric_model,
             device=args.device,
             dtype=args.dtype,
             **options,
@@ -185,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.info("skipping %d images with existing outputs", len(paths) - len(todo))
         paths = todo
     settings = {
-        "checkpoint": str(args.checkpoint),
+        "checkpoint": str(checkpoint),
         "metric_model": pipe.metric_model.name,
         "processing_resolution": pipe.processing_resolution
         if args.processing_res is None

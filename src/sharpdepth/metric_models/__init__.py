@@ -27,9 +27,10 @@ from sharpdepth.metric_models.base import (
     MetricDepthPrediction,
     check_metric_depth,
 )
-from sharpdepth.metric_models.bundled import load_bundled_metric_model
+from sharpdepth.metric_models.bundled import load_bundled_metric_model, load_nano_metric_model
 from sharpdepth.metric_models.transformers_models import TransformersMetricDepth
 from sharpdepth.metric_models.unidepth import UniDepthMetricDepth
+from sharpdepth.nano.metric_net import is_nano_metric_folder
 from sharpdepth.runtime import resolve_device
 
 LOGGER = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ METRIC_MODELS: dict[str, MetricModelSpec] = {
         "transformers", "Intel/zoedepth-nyu-kitti", "ZoeDepth, NYU + KITTI (auto-routed)"
     ),
     "nano": MetricModelSpec(
-        "bundled", None, "sharpdepth's bundled nano metric model (not shipped yet)"
+        "bundled", None, "sharpdepth's bundled nano metric model (trained on its synthetic engine)"
     ),
 }
 
@@ -200,6 +201,8 @@ def _load_from_string(
         )
     path = Path(key).expanduser()
     if path.is_dir():
+        if is_nano_metric_folder(path):
+            return load_nano_metric_model(path, device=device)
         if not (path / "config.json").is_file():
             raise CheckpointError(
                 f"{path} is a folder but has no config.json, so it is not a transformers "

@@ -1,38 +1,93 @@
-"""Slot for sharpdepth's own bundled "nano" metric depth model.
+"""sharpdepth's own bundled "nano" metric depth model (the f_D of the nano family).
 
-The nano model is trained in a later release and will ship as package data under
-``sharpdepth/assets/nano/metric``. Until then :func:`load_bundled_metric_model` only checks
-for that folder and explains how to pick another metric model.
+The weights ship as package data under ``sharpdepth/assets/nano/metric`` (``config.json``
++ ``model.safetensors``, see :mod:`sharpdepth.nano.metric_net`) and are reproduced with
+``sharpdepth nano train metric``. Any folder in that layout loads the same way.
 """
 
 from __future__ import annotations
 
 import logging
-from importlib import resources
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from sharpdepth.errors import CheckpointError
-from sharpdepth.metric_models.base import MetricDepthModel
+from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
+from sharpdepth.runtime import resolve_device
+
+if TYPE_CHECKING:
+    from sharpdepth.nano.metric_net import NanoMetricNet
 
 LOGGER = logging.getLogger(__name__)
-
-#: Where the bundled weights live, relative to the ``sharpdepth`` package.
-BUNDLED_METRIC_SUBDIR = ("assets", "nano", "metric")
 
 _ALTERNATIVES = "depth-anything-v2-metric-indoor-small, unidepth-v2-vits14 or depth-pro"
 
 
 def bundled_metric_weights_dir() -> Path:
-    """The package data folder the bundled nano metric model is looked up in (may not exist)."""
-    return Path(str(resources.files("sharpdepth").joinpath(*BUNDLED_METRIC_SUBDIR)))
+    """The package data folder of the bundled nano metric model (may not exist)."""
+    from sharpdepth.nano import bundled_dir
+
+    return bundled_dir("metric")
 
 
 def bundled_metric_model_available() -> bool:
-    """Whether the bundled nano metric model's folder exists and holds any file."""
-    folder = bundled_metric_weights_dir()
-    return folder.is_dir() and any(p.is_file() for p in folder.iterdir())
+    """Whether the bundled nano metric model is installed."""
+    from sharpdepth.nano import bundled_available
+
+    return bundled_available("metric")
+
+
+class NanoMetricDepth(MetricDepthModel):
+    """:class:`~sharpdepth.nano.metric_net.NanoMetricNet` behind the metric-model interface.
+
+    Known intrinsics set the metric scale; without them the network assumes a
+    horizontal field of view of ``default_fov_deg`` (the intrinsics are then not
+    reported as estimated: :attr:`MetricDepthPrediction.intrinsics` is ``None``).
+
+    Args:
+        model: the network.
+        default_fov_deg: field of view assumed when no intrinsics are given.
+    """
+
+    name = "nano"
+    accepts_intrinsics = True
+
+    def __init__(self, model: NanoMetricNet, default_fov_deg: float = 60.0) -> None:
+        self.model = model.eval()
+        self.default_fov_deg = float(default_fov_deg)
+
+    def predict(
+        self, image: torch.Tensor, intrinsics: torch.Tensor | None = None
+    ) -> MetricDepthPrediction:
+        """Depth ``[B, 1, H, W]`` in metres for ``[B, 3, H, W]`` RGB in ``[0, 1]``."""
+        from sharpdepth.geometry import intrinsics_from_fov
+
+        b, _, h, w = image.shape
+        if intrinsics is None:
+            k = intrinsics_from_fov(w, h, self.default_fov_deg).expand(b, 3, 3)
+        else:
+            k = intrinsics.float()
+        param = next(self.model.parameters())
+        depth = self.model.predict_resized(
+            image.to(device=param.device, dtype=torch.float32), k.to(param.device)
+        )
+        return MetricDepthPrediction(depth=depth, intrinsics=None)
+
+
+def load_nano_metric_model(
+    path: str | os.PathLike[str], device: str | torch.device | None = None
+) -> NanoMetricDepth:
+    """Load a nano metric model folder (``config.json`` + ``model.safetensors``)."""
+    from sharpdepth.nano.metric_net import NanoMetricNet
+
+    model = NanoMetricNet.from_pretrained(path)
+    wrapped = NanoMetricDepth(model)
+    wrapped.to(resolve_device(device))
+    LOGGER.info("loaded nano metric model from %s", path)
+    return wrapped
 
 
 def load_bundled_metric_model(device: str | torch.device | None = None) -> MetricDepthModel:
@@ -42,18 +97,13 @@ def load_bundled_metric_model(device: str | torch.device | None = None) -> Metri
         device: where to put the model (see :func:`sharpdepth.runtime.resolve_device`).
 
     Raises:
-        CheckpointError: always in this version: the weights are not shipped yet (or a
-            folder is present that this version cannot read).
+        CheckpointError: the package was installed without its model files.
     """
     folder = bundled_metric_weights_dir()
     if not bundled_metric_model_available():
         raise CheckpointError(
-            "the bundled nano metric model is not shipped in this version of sharpdepth yet; "
-            f"choose a metric model with --metric-model, e.g. {_ALTERNATIVES} "
-            "(sharpdepth.metric_models.list_metric_models() lists them all)"
+            f"the bundled nano metric model is missing from {folder} (was the package "
+            "installed without its data files?); reinstall sharpdepth or choose a metric "
+            f"model with --metric-model, e.g. {_ALTERNATIVES}"
         )
-    LOGGER.debug("found bundled metric model files in %s (device %s)", folder, device)
-    raise CheckpointError(
-        f"found bundled nano metric model files in {folder}, but this version of sharpdepth "
-        f"cannot load them; choose a metric model with --metric-model, e.g. {_ALTERNATIVES}"
-    )
+    return load_nano_metric_model(folder, device=device)

@@ -1,0 +1,633 @@
+"""The recipes that train the bundled nano family on the synthetic engine's data.
+
+Four recipes, run in this order (each later one reads the earlier ones' output):
+
+* ``metric``: :class:`~sharpdepth.nano.metric_net.NanoMetricNet`, supervised only by
+  simulated sensors (64-beam LiDAR, structured light with holes at depth edges, random
+  points; SILog loss), like real metric models;
+* ``vae``: a diffusers ``AutoencoderKL`` (8x down-sampling, 4 latent channels)
+  reconstructing engine images and min-max normalised dense depth maps;
+* ``prior``: a diffusers ``UNet2DConditionModel`` trained the Lotus-G way (single step
+  at ``t = T - 1``, x0 prediction, input ``[image latent, noise]``, depth task class
+  label, a stored empty-prompt embedding) on dense depth;
+* ``sharpdepth``: the ground-truth-free trainer (:class:`sharpdepth.training.Trainer`)
+  from the three, on the engine's images only.
+
+Each recipe writes ``OUTPUT/final`` in the layout the package loads (the same layouts
+as the large published models) plus ``OUTPUT/final/training.json`` (data, command,
+steps, CPU seconds). All randomness comes from the recipe's seed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sharpdepth import method
+from sharpdepth.nano.loop import LoopConfig, LoopResult, train_loop
+from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet
+
+LOGGER = logging.getLogger(__name__)
+
+RECIPES = ("metric", "vae", "prior", "sharpdepth")
+
+
+@dataclass(frozen=True)
+class NanoData:
+    """The synthetic dataset every nano recipe trains on (rendered if missing)."""
+
+    n: int = 2400
+    height: int = 256
+    width: int = 256
+    seed: int = 0
+
+
+NANO_DATA = NanoData()
+
+
+@dataclass
+class RecipeOptions:
+    """Options common to the recipes.
+
+    Attributes:
+        data: folder of the engine dataset (rendered with :data:`NANO_DATA` if missing).
+        output: the recipe's run folder (``final/`` is written inside).
+        seed: seed of every random draw.
+        steps: override the recipe's number of steps (smoke runs).
+        batch_size: override the recipe's batch size.
+        workers: rendering processes when the dataset has to be rendered.
+        progress: progress bars.
+        inputs: folders of earlier recipes' ``final`` outputs, by recipe name.
+        data_limit: use only the first N training samples (smoke runs).
+        data_settings: what to render when ``data`` is missing (tests use tiny ones).
+    """
+
+    data: Path
+    output: Path
+    seed: int = 0
+    steps: int | None = None
+    batch_size: int | None = None
+    workers: int = 2
+    progress: bool = True
+    inputs: dict[str, Path] = field(default_factory=dict)
+    data_limit: int | None = None
+    data_settings: NanoData = NANO_DATA
+
+
+def ensure_dataset(options: RecipeOptions) -> Path:
+    """The training data folder: rendered (or resumed) with ``options.data_settings``.
+
+    A complete dataset rendered with other settings (another size, seed or count) is
+    used as it is, with a log line: the recipes train on any engine dataset.
+    """
+    from sharpdepth.synth.generate import generate_dataset
+
+    settings = options.data_settings
+    index = options.data / "index.json"
+    if index.is_file():
+        meta = json.loads(index.read_text())
+        ours = (settings.height, settings.width, settings.seed, settings.n)
+        theirs = (
+            meta.get("height"),
+            meta.get("width"),
+            meta.get("seed"),
+            len(meta.get("samples", [])),
+        )
+        if ours != theirs:
+            LOGGER.info(
+                "using the existing dataset %s (height, width, seed, n = %s; the recipe's "
+                "default is %s)",
+                options.data,
+                theirs,
+                ours,
+            )
+            return options.data
+    generate_dataset(
+        options.data,
+        n=settings.n,
+        height=settings.height,
+        width=settings.width,
+        seed=settings.seed,
+        workers=options.workers,
+        progress=options.progress,
+    )
+    return options.data
+
+
+# --------------------------------------------------------------------------------------
+# batches
+# --------------------------------------------------------------------------------------
+
+
+def _stack(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the tensor entries of dataset items into a batch."""
+    return {
+        k: torch.stack([it[k] for it in items]) for k, v in items[0].items() if torch.is_tensor(v)
+    }
+
+
+def step_batches(
+    dataset: Any | Sequence[Any],
+    batch_size: int,
+    seed: int,
+    crop: int | None = None,
+    limit: int | None = None,
+) -> Callable[[int], dict[str, Any]]:
+    """A ``make_batch(step)`` over :class:`~sharpdepth.synth.dataset.SynthFolderDataset` s.
+
+    ``dataset`` may be a list of views of the same samples (e.g. one per simulated
+    sensor); each item then comes from one of them at random. The samples, the view,
+    their augmentation (``set_epoch(step)``) and the optional random square crop of side
+    ``crop`` are drawn from generators seeded by ``(seed, step)``, so a step's batch is
+    the same in every run.
+    """
+    views: list[Any] = list(dataset) if isinstance(dataset, list | tuple) else [dataset]
+    size = len(views[0]) if limit is None else min(limit, len(views[0]))
+
+    def make(step: int) -> dict[str, Any]:
+        rng = np.random.default_rng([seed, step])
+        picks = rng.choice(size, size=min(batch_size, size), replace=False)
+        sources = rng.integers(0, len(views), size=len(picks))
+        for view in views:
+            view.set_epoch(step)
+        batch = _stack([views[int(v)][int(i)] for i, v in zip(picks, sources, strict=True)])
+        h, w = batch["image"].shape[-2:]
+        if crop is not None and crop < min(h, w):
+            top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+            for key, value in batch.items():
+                if value.ndim == 4:
+                    batch[key] = value[..., top : top + crop, left : left + crop]
+        return batch
+
+    return make
+
+
+def normalize_dense_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Min-max normalise dense depth to ``[-1, 1]`` with invalid pixels (sky) as the far end.
+
+    The same normalisation as :func:`sharpdepth.method.normalize_depth` (which the
+    pipeline applies to metric depth), after filling pixels without depth with the
+    image's largest valid depth.
+
+    Args:
+        depth: ``[B, 1, H, W]`` metres, 0 where invalid.
+        mask: ``[B, 1, H, W]`` bool, valid pixels.
+    """
+    far = torch.where(mask, depth, torch.zeros_like(depth)).flatten(1).max(dim=1).values
+    filled = torch.where(mask, depth, far.view(-1, 1, 1, 1))
+    return method.normalize_depth(filled)
+
+
+# --------------------------------------------------------------------------------------
+# 1. metric
+# --------------------------------------------------------------------------------------
+
+METRIC_LOOP = LoopConfig(steps=2500, lr=1e-3, warmup=100, checkpoint_every=250)
+METRIC_BATCH = 8
+#: Simulated sensors; each training image gets one of them at random.
+METRIC_SENSORS = ("lidar64", "structured_light", "random")
+#: SILog variance weight; 0.5 (instead of the usual 0.85) weighs absolute scale more.
+METRIC_SILOG_LAMBDA = 0.5
+
+
+def silog_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lam: float = 0.85
+) -> torch.Tensor:
+    """Scale-invariant log loss ``sqrt(mean g^2 - lam (mean g)^2)`` per image, averaged.
+
+    Args:
+        pred, target: ``[B, 1, H, W]`` depth in metres.
+        mask: ``[B, 1, H, W]`` bool, pixels with a target.
+    """
+    m = mask.float()
+    count = m.flatten(1).sum(1).clamp_min(1.0)
+    g = (torch.log(pred.clamp_min(1e-3)) - torch.log(target.clamp_min(1e-3))) * m
+    mean_g = g.flatten(1).sum(1) / count
+    mean_g2 = (g * g).flatten(1).sum(1) / count
+    return torch.sqrt((mean_g2 - lam * mean_g * mean_g).clamp_min(1e-8)).mean()
+
+
+def train_metric(options: RecipeOptions) -> Path:
+    """Recipe 1: the nano metric model from sparse sensor-like supervision only."""
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    ensure_dataset(options)
+    torch.manual_seed(options.seed)
+    model = NanoMetricNet(NanoMetricConfig())
+    views = [
+        SynthFolderDataset(options.data, "train", sparse=sensor, augment=True, seed=options.seed)
+        for sensor in METRIC_SENSORS
+    ]
+    batch_size = options.batch_size or METRIC_BATCH
+    make = step_batches(views, batch_size, options.seed, limit=options.data_limit)
+
+    def loss_fn(
+        batch: dict[str, Any], _gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        pred = model(batch["image"], batch["K"])
+        loss = silog_loss(pred, batch["sparse_depth"], batch["sparse_mask"], METRIC_SILOG_LAMBDA)
+        with torch.no_grad():  # monitoring only: dense depth never reaches the loss
+            m = batch["mask"]
+            absrel = ((pred - batch["depth"]).abs() / batch["depth"].clamp_min(1e-3))[m].mean()
+        return loss, {"dense_absrel": float(absrel)}
+
+    loop = _loop(METRIC_LOOP, options)
+    result = train_loop(model, loss_fn, make, loop, options.output, options.progress, "metric")
+    final = options.output / "final"
+    model.save_pretrained(final, dtype=torch.float16)
+    _write_training_info(final, "metric", options, loop, result, batch_size)
+    return final
+
+
+# --------------------------------------------------------------------------------------
+# 2. autoencoder
+# --------------------------------------------------------------------------------------
+
+VAE_LOOP = LoopConfig(steps=2500, lr=1e-3, warmup=100, checkpoint_every=250)
+VAE_BATCH = 4
+VAE_CROP = 96
+VAE_KL_WEIGHT = 1e-6
+VAE_DEPTH_WEIGHT = 2.0
+
+
+def nano_vae() -> Any:
+    """The nano ``AutoencoderKL``: 4 levels (8x down-sampling), 4 latent channels."""
+    from diffusers import AutoencoderKL
+
+    vae: Any = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(16, 32, 64, 64),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=8,
+        sample_size=NANO_DATA.height,
+        scaling_factor=1.0,
+    )
+    return vae
+
+
+def _gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 difference of horizontal and vertical finite differences (keeps edges sharp)."""
+    dx = (pred[..., :, 1:] - pred[..., :, :-1]) - (target[..., :, 1:] - target[..., :, :-1])
+    dy = (pred[..., 1:, :] - pred[..., :-1, :]) - (target[..., 1:, :] - target[..., :-1, :])
+    return dx.abs().mean() + dy.abs().mean()
+
+
+def train_vae(options: RecipeOptions) -> Path:
+    """Recipe 2: the nano autoencoder on engine images and normalised dense depth."""
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    ensure_dataset(options)
+    torch.manual_seed(options.seed)
+    vae = nano_vae()
+    dataset = SynthFolderDataset(options.data, "train", augment=True, seed=options.seed)
+    batch_size = options.batch_size or VAE_BATCH
+    make = step_batches(dataset, batch_size, options.seed, crop=VAE_CROP, limit=options.data_limit)
+
+    def loss_fn(
+        batch: dict[str, Any], gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        b = batch["image"].shape[0]
+        depth = normalize_dense_depth(batch["depth"], batch["mask"]).repeat(1, 3, 1, 1)
+        x = torch.cat([batch["image"] * 2.0 - 1.0, depth])
+        posterior = vae.encode(x).latent_dist
+        z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
+        recon = vae.decode(z).sample
+        image_l1 = (recon[:b] - x[:b]).abs().mean()
+        depth_pred = recon[b:].mean(dim=1, keepdim=True)
+        depth_l1 = (depth_pred - depth[:, :1]).abs().mean()
+        depth_grad = _gradient_l1(depth_pred, depth[:, :1])
+        kl = posterior.kl().mean()  # summed over latent elements, as SD's autoencoder
+        loss = image_l1 + VAE_DEPTH_WEIGHT * (depth_l1 + depth_grad) + VAE_KL_WEIGHT * kl
+        return loss, {
+            "image_l1": float(image_l1.detach()),
+            "depth_l1": float(depth_l1.detach()),
+            "kl": float(kl.detach()),
+        }
+
+    loop = _loop(VAE_LOOP, options)
+    result = train_loop(vae, loss_fn, make, loop, options.output, options.progress, "vae")
+    eval_set = SynthFolderDataset(options.data, "train", seed=options.seed)
+    scaling = latent_scaling_factor(vae, eval_set, n=min(64, len(eval_set)))
+    vae.register_to_config(scaling_factor=scaling)
+    LOGGER.info("vae: latent scaling factor %.5f", scaling)
+    final = options.output / "final"
+    _save_diffusers(vae.to(torch.float16), final)
+    vae.float()
+    _write_training_info(
+        final,
+        "vae",
+        options,
+        loop,
+        result,
+        batch_size,
+        {"scaling_factor": scaling, "crop": VAE_CROP},
+    )
+    return final
+
+
+@torch.no_grad()
+def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
+    """``1 / std`` of the latent means of ``n`` images and their normalised depth maps."""
+    items = _stack([dataset[i] for i in range(n)])
+    depth = normalize_dense_depth(items["depth"], items["mask"]).repeat(1, 3, 1, 1)
+    latents = []
+    for x in torch.cat([items["image"] * 2.0 - 1.0, depth]).split(16):
+        latents.append(vae.encode(x).latent_dist.mean)
+    return float(1.0 / torch.cat(latents).std())
+
+
+def _save_diffusers(module: Any, folder: Path) -> None:
+    """``save_pretrained`` into a temporary sibling, then swap it in."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    module.save_pretrained(tmp)
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+
+
+# --------------------------------------------------------------------------------------
+# 3. prior
+# --------------------------------------------------------------------------------------
+
+PRIOR_LOOP = LoopConfig(steps=2000, lr=5e-4, warmup=200, checkpoint_every=250, weight_decay=1e-2)
+PRIOR_BATCH = 8
+PROMPT_TOKENS = 8
+CROSS_ATTENTION_DIM = 64
+
+
+def nano_unet() -> Any:
+    """The nano ``UNet2DConditionModel`` in the Lotus-G shape (8 in, 4 out, class label)."""
+    from diffusers import UNet2DConditionModel
+
+    unet: Any = UNet2DConditionModel(
+        sample_size=NANO_DATA.height // 8,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(32, 64, 128),
+        layers_per_block=1,
+        cross_attention_dim=CROSS_ATTENTION_DIM,
+        attention_head_dim=16,
+        norm_num_groups=16,
+        class_embed_type="projection",
+        projection_class_embeddings_input_dim=4,
+    )
+    return unet
+
+
+def nano_scheduler() -> Any:
+    """The SD-2 / Lotus-G noise schedule (1000 steps, scaled_linear 0.00085..0.012)."""
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        prediction_type="sample",
+    )
+
+
+def empty_prompt_embedding(seed: int) -> torch.Tensor:
+    """The stored "empty prompt" context ``[1, PROMPT_TOKENS, CROSS_ATTENTION_DIM]``.
+
+    The nano family has no text encoder; a fixed seeded unit-variance embedding plays the
+    role of the encoded empty prompt (cross-attention learns to use it as a constant).
+    """
+    gen = torch.Generator().manual_seed(seed + 7)
+    return torch.randn((1, PROMPT_TOKENS, CROSS_ATTENTION_DIM), generator=gen)
+
+
+@torch.no_grad()
+def encode_split(
+    model: Any, dataset: Any, limit: int | None, progress: bool
+) -> dict[str, torch.Tensor]:
+    """Image and depth latents of every sample of ``dataset`` and of its mirror image.
+
+    Returns:
+        ``{"image": [2N, C, h, w], "depth": [2N, C, h, w]}`` scaled latents (float32).
+    """
+    from tqdm.auto import tqdm
+
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    images, depths = [], []
+    for start in tqdm(range(0, n, 8), desc="encode", disable=not progress):
+        items = _stack([dataset[i] for i in range(start, min(n, start + 8))])
+        depth = normalize_dense_depth(items["depth"], items["mask"])
+        for flip in (False, True):
+            img, dep = items["image"], depth
+            if flip:
+                img, dep = img.flip(-1), dep.flip(-1)
+            z_i, z_d = model.encode_image_and_depth(img, dep)
+            images.append(z_i.float())
+            depths.append(z_d.float())
+    return {"image": torch.cat(images), "depth": torch.cat(depths)}
+
+
+def train_prior(options: RecipeOptions) -> Path:
+    """Recipe 3: the nano Lotus-G-style prior on dense normalised depth latents."""
+    from sharpdepth.diffusion import DiffusionDepthModel
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    ensure_dataset(options)
+    vae_dir = _input(options, "vae")
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float32).eval()
+    torch.manual_seed(options.seed)
+    unet = nano_unet()
+    model = DiffusionDepthModel(
+        unet, vae, nano_scheduler(), empty_prompt_embedding(options.seed), prediction_type="sample"
+    )
+    vae.requires_grad_(False)
+    dataset = SynthFolderDataset(options.data, "train", seed=options.seed)
+    latents = encode_split(model, dataset, options.data_limit, options.progress)
+    total = latents["image"].shape[0]
+    batch_size = min(options.batch_size or PRIOR_BATCH, total)
+
+    def make(step: int) -> dict[str, Any]:
+        picks = torch.from_numpy(
+            np.random.default_rng([options.seed, step]).choice(total, batch_size, replace=False)
+        )
+        return {"image": latents["image"][picks], "depth": latents["depth"][picks]}
+
+    def loss_fn(
+        batch: dict[str, Any], gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        noise = torch.randn(batch["depth"].shape, generator=gen)
+        x0 = model.predict_x0(batch["image"], noise)
+        loss = F.mse_loss(x0.float(), batch["depth"])
+        return loss, {}
+
+    loop = _loop(PRIOR_LOOP, options)
+    result = train_loop(unet, loss_fn, make, loop, options.output, options.progress, "prior")
+    final = options.output / "final"
+    model.half()
+    model.save_pretrained(final, extra_config={"family": "nano", "role": "prior"})
+    _write_training_info(final, "prior", options, loop, result, batch_size)
+    return final
+
+
+# --------------------------------------------------------------------------------------
+# 4. SharpDepth
+# --------------------------------------------------------------------------------------
+
+
+def image_list(data: Path, split: str = "train", limit: int | None = None) -> Path:
+    """Write ``DATA/SPLIT_images.txt`` listing the split's RGB images (no depth files)."""
+    paths = sorted((data / split).glob("*_rgb.png"))
+    if limit is not None:
+        paths = paths[:limit]
+    if not paths:
+        raise FileNotFoundError(f"no *_rgb.png images in {data / split}")
+    listing = data / f"{split}_images.txt"
+    listing.write_text("".join(f"{p.relative_to(data)}\n" for p in paths))
+    return listing
+
+
+def train_sharpdepth(options: RecipeOptions, overrides: list[str] | None = None) -> Path:
+    """Recipe 4: the nano sharpener with the ground-truth-free trainer (images only)."""
+    from sharpdepth.training.config import load_config
+    from sharpdepth.training.trainer import Trainer
+
+    ensure_dataset(options)
+    prior_dir, metric_dir = _input(options, "prior"), _input(options, "metric")
+    meta = json.loads((options.data / "index.json").read_text())
+    settings = [
+        f"model.prior={prior_dir}",
+        f"model.metric_model={metric_dir}",
+        f"data.train={image_list(options.data, 'train', options.data_limit)}",
+        f"data.val={options.data}",
+        f"run.output_dir={options.output}",
+        f"run.seed={options.seed}",
+        f"data.height={meta['height']}",
+        f"data.width={meta['width']}",
+    ]
+    if options.steps is not None:
+        settings.append(f"optim.max_steps={options.steps}")
+    if options.batch_size is not None:
+        settings.append(f"optim.batch_size={options.batch_size}")
+    config = load_config("nano", settings + list(overrides or []))
+    trainer = Trainer(config)
+    trainer.load_checkpoint()
+    start_step, start = trainer.step, time.perf_counter()
+    trainer.fit()
+    seconds = _previous_seconds(options.output) + time.perf_counter() - start
+    (options.output / "seconds.json").write_text(json.dumps({"seconds": seconds}) + "\n")
+    final = trainer.save_final()
+    # ship in float16 and point at the bundled metric model by name
+    from sharpdepth.diffusion import DiffusionDepthModel, read_checkpoint_config
+
+    extra = read_checkpoint_config(final)
+    extra.pop("prediction_type", None)
+    extra["metric_model"] = "nano"
+    extra["family"] = "nano"
+    sharpener = DiffusionDepthModel.from_pretrained(final).half()
+    sharpener.save_pretrained(final, extra_config=extra)
+    loop = LoopConfig(steps=config.optim.max_steps, lr=config.optim.lr, seed=options.seed)
+    LOGGER.info("sharpdepth: steps %d..%d in %.0f s", start_step, trainer.step, seconds)
+    _write_training_info(
+        final,
+        "sharpdepth",
+        options,
+        loop,
+        LoopResult(trainer.step, seconds, trainer.history[-1] if trainer.history else {}),
+        config.optim.batch_size,
+        {"trainer_config": config.to_dict()},
+    )
+    return final
+
+
+def _previous_seconds(output: Path) -> float:
+    """Training seconds recorded by earlier (interrupted) sessions of a run."""
+    path = output / "seconds.json"
+    if not path.is_file():
+        return 0.0
+    return float(json.loads(path.read_text()).get("seconds", 0.0))
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def _loop(default: LoopConfig, options: RecipeOptions) -> LoopConfig:
+    """The recipe's loop settings with the run's seed and optional step override."""
+    steps = options.steps if options.steps is not None else default.steps
+    return replace(
+        default,
+        steps=steps,
+        seed=options.seed,
+        warmup=min(default.warmup, max(1, steps // 10)),
+        checkpoint_every=min(default.checkpoint_every, steps),
+        log_every=min(default.log_every, steps),
+    )
+
+
+def _input(options: RecipeOptions, recipe: str) -> Path:
+    """The ``final`` folder of an earlier recipe (option, or the bundled model)."""
+    from sharpdepth.nano import bundled_dir
+
+    path = options.inputs.get(recipe) or bundled_dir(recipe)
+    if not Path(path).is_dir():
+        raise FileNotFoundError(
+            f"the {recipe!r} model is needed first: pass --{recipe} FOLDER (an earlier "
+            f"recipe's OUTPUT/final), or run `sharpdepth nano train {recipe}`"
+        )
+    return Path(path)
+
+
+def _write_training_info(
+    final: Path,
+    recipe: str,
+    options: RecipeOptions,
+    loop: LoopConfig,
+    result: LoopResult,
+    batch_size: int,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """``final/training.json``: what was trained on, how, for how long."""
+    from sharpdepth import __version__
+
+    info = {
+        "recipe": recipe,
+        "command": " ".join(["sharpdepth", *sys.argv[1:]]) if sys.argv else "",
+        "data": {**asdict(options.data_settings), "split": "train", "limit": options.data_limit},
+        "seed": options.seed,
+        "steps": result.steps,
+        "batch_size": batch_size,
+        "loop": asdict(loop),
+        "train_seconds": round(result.seconds, 1),
+        "last_logs": result.last_logs,
+        "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform()},
+        "sharpdepth_version": __version__,
+        "torch_version": torch.__version__,
+        **(extra or {}),
+    }
+    (final / "training.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+
+
+RECIPE_FUNCTIONS: dict[str, Callable[[RecipeOptions], Path]] = {
+    "metric": train_metric,
+    "vae": train_vae,
+    "prior": train_prior,
+    "sharpdepth": train_sharpdepth,
+}

@@ -1,0 +1,268 @@
+"""The nano family: metric network, training loop, a few steps of every recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sharpdepth.cli.main import main
+from sharpdepth.errors import CheckpointError
+from sharpdepth.metric_models import load_metric_model
+from sharpdepth.metric_models.bundled import NanoMetricDepth
+from sharpdepth.nano.loop import CHECKPOINT_FILE, LoopConfig, lr_factor, train_loop
+from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet, ray_channels
+from sharpdepth.nano.recipes import (
+    NanoData,
+    RecipeOptions,
+    normalize_dense_depth,
+    silog_loss,
+    step_batches,
+    train_metric,
+    train_prior,
+    train_sharpdepth,
+    train_vae,
+)
+
+TINY_DATA = NanoData(n=10, height=64, width=64, seed=3)
+
+
+def _k(width: int, height: int, focal: float) -> torch.Tensor:
+    return torch.tensor([[focal, 0, (width - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1.0]])
+
+
+def test_ray_channels_are_normalised_pixel_offsets() -> None:
+    k = _k(8, 6, 4.0)[None]
+    rays = ray_channels(k, 6, 8)
+    assert rays.shape == (1, 2, 6, 8)
+    assert torch.allclose(rays[0, 0, 0], (torch.arange(8.0) - 3.5) / 4.0)
+    assert torch.allclose(rays[0, 1, :, 0], (torch.arange(6.0) - 2.5) / 4.0)
+
+
+def test_metric_net_scales_depth_with_focal_length() -> None:
+    torch.manual_seed(0)
+    net = NanoMetricNet(NanoMetricConfig(channels=(8, 8, 8, 8, 8))).eval()
+    # no ray input: the canonical-camera transform alone must make depth proportional to fx
+    with torch.no_grad():
+        net.stem[0].weight[:, 3:] = 0
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        near = net(image, _k(64, 64, 50.0)[None])
+        far = net(image, _k(64, 64, 100.0)[None])
+    assert near.shape == (1, 1, 64, 64) and bool((near > 0).all())
+    assert torch.allclose(far, 2 * near, rtol=1e-4)
+    with pytest.raises(ValueError, match="multiples of 32"):
+        net(torch.rand(1, 3, 40, 64), _k(64, 40, 50.0)[None])
+
+
+def test_metric_folder_round_trip_and_registry(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    net = NanoMetricNet(NanoMetricConfig(channels=(8, 8, 8, 8, 8), resolution=64)).eval()
+    net.save_pretrained(tmp_path / "metric", dtype=torch.float16)
+    assert json.loads((tmp_path / "metric" / "config.json").read_text())["resolution"] == 64
+    model = load_metric_model(str(tmp_path / "metric"), device="cpu")
+    assert isinstance(model, NanoMetricDepth) and model.accepts_intrinsics
+    image = torch.rand(2, 3, 45, 77)  # any size: resized to the network's resolution and back
+    pred = model(image)
+    assert pred.depth.shape == (2, 1, 45, 77) and pred.intrinsics is None
+    with torch.no_grad():
+        reference = net.predict_resized(image, _k(77, 45, 60.0).expand(2, 3, 3))
+    k = _k(77, 45, 60.0).expand(2, 3, 3)
+    assert torch.allclose(model(image, k).depth, reference, rtol=1e-2, atol=1e-3)  # fp16 weights
+    (tmp_path / "metric" / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError):
+        NanoMetricNet.from_pretrained(tmp_path / "metric")
+
+
+def test_silog_is_scale_invariant_only_with_lambda_one() -> None:
+    target = torch.rand(2, 1, 8, 8) + 0.5
+    mask = torch.ones_like(target, dtype=torch.bool)
+    assert float(silog_loss(target * 2, target, mask, lam=1.0)) < 1e-3
+    assert float(silog_loss(target * 2, target, mask, lam=0.5)) == pytest.approx(
+        np.sqrt(0.5) * np.log(2), rel=1e-4
+    )
+    mask[:, :, :4] = False  # unmasked errors do not count
+    pred = target.clone()
+    pred[:, :, :4] *= 3
+    assert float(silog_loss(pred, target, mask, lam=0.5)) < 1e-3
+
+
+def test_normalize_dense_depth_puts_sky_at_the_far_end() -> None:
+    depth = torch.tensor([[[[1.0, 3.0], [0.0, 2.0]]]])
+    out = normalize_dense_depth(depth, depth > 0)
+    assert torch.allclose(out, torch.tensor([[[[-1.0, 1.0], [1.0, 0.0]]]]))
+
+
+def test_lr_schedule_warms_up_then_decays() -> None:
+    config = LoopConfig(steps=100, warmup=10, min_lr_ratio=0.1)
+    assert lr_factor(0, config) == pytest.approx(0.1)
+    assert lr_factor(10, config) == pytest.approx(1.0)
+    assert lr_factor(100, config) == pytest.approx(0.1)
+
+
+def test_train_loop_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
+    data = torch.randn(64, 3)
+    target = data @ torch.tensor([1.0, -2.0, 0.5])
+
+    def run(out: Path, steps: int) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 1)
+
+        def make(step: int) -> dict[str, torch.Tensor]:
+            idx = torch.from_numpy(np.random.default_rng([1, step]).choice(64, 8))
+            return {"x": data[idx], "y": target[idx]}
+
+        def loss_fn(batch, gen):  # type: ignore[no-untyped-def]
+            noise = 0.01 * torch.randn(8, generator=gen)
+            return ((model(batch["x"])[:, 0] - batch["y"] + noise) ** 2).mean(), {}
+
+        config = LoopConfig(steps=steps, lr=0.05, warmup=2, checkpoint_every=3, log_every=2)
+        result = train_loop(model, loss_fn, make, config, out, progress=False)
+        assert result.steps == steps
+        return model
+
+    straight = run(tmp_path / "a", 6)
+    run(tmp_path / "b", 3)  # "interrupted" after its checkpoint at step 3
+    assert (tmp_path / "b" / CHECKPOINT_FILE).is_file()
+    resumed = run(tmp_path / "b", 6)
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
+    lines = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["step"] == 6
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sharpdepth.synth.generate import generate_dataset
+
+    root = tmp_path_factory.mktemp("nano-data")
+    generate_dataset(
+        root,
+        n=TINY_DATA.n,
+        height=TINY_DATA.height,
+        width=TINY_DATA.width,
+        seed=TINY_DATA.seed,
+        progress=False,
+    )
+    return root
+
+
+def _options(data: Path, out: Path, **kwargs: object) -> RecipeOptions:
+    return RecipeOptions(
+        data=data,
+        output=out,
+        steps=2,
+        batch_size=2,
+        progress=False,
+        data_settings=TINY_DATA,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_step_batches_are_a_function_of_the_step(tiny_data: Path) -> None:
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    ds = SynthFolderDataset(tiny_data, "train", sparse="lidar32", augment=True, seed=0)
+    make = step_batches(ds, 2, seed=0, crop=48)
+    a, b, c = make(5), make(6), make(5)
+    assert a["image"].shape == (2, 3, 48, 48) and a["sparse_depth"].shape == (2, 1, 48, 48)
+    assert torch.equal(a["image"], c["image"]) and torch.equal(a["sparse_mask"], c["sparse_mask"])
+    assert not torch.equal(a["image"], b["image"])
+
+
+def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
+    tiny_data: Path, tmp_path: Path
+) -> None:
+    from diffusers import AutoencoderKL
+
+    from sharpdepth.diffusion import read_checkpoint_config
+    from sharpdepth.pipeline import SharpDepthPipeline
+
+    metric = train_metric(_options(tiny_data, tmp_path / "metric"))
+    info = json.loads((metric / "training.json").read_text())
+    assert info["recipe"] == "metric" and info["steps"] == 2 and info["train_seconds"] > 0
+    vae_dir = train_vae(_options(tiny_data, tmp_path / "vae"))
+    vae = AutoencoderKL.from_pretrained(vae_dir)
+    assert vae.config.latent_channels == 4 and len(vae.config.block_out_channels) == 4
+    assert vae.config.scaling_factor > 0
+    prior = train_prior(_options(tiny_data, tmp_path / "prior", inputs={"vae": vae_dir}))
+    assert (prior / "prompt_embeds.safetensors").is_file()
+    sharp = train_sharpdepth(
+        _options(tiny_data, tmp_path / "sharp", inputs={"prior": prior, "metric": metric})
+    )
+    config = read_checkpoint_config(sharp)
+    assert config["metric_model"] == "nano" and config["family"] == "nano"
+    assert json.loads((sharp / "training.json").read_text())["steps"] == 2
+    pipe = SharpDepthPipeline.from_pretrained(sharp, metric_model=str(metric), device="cpu")
+    out = pipe(np.random.default_rng(0).random((40, 56, 3)).astype(np.float32), seed=0)
+    assert out.depth.shape == (1, 40, 56) and np.isfinite(out.depth).all()
+
+
+def test_recipe_needs_its_inputs(tiny_data: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sharpdepth.nano as nano
+
+    monkeypatch.setattr(nano, "bundled_dir", lambda name: tmp_path / "missing" / name)
+    with pytest.raises(FileNotFoundError, match="--vae"):
+        train_prior(_options(tiny_data, tmp_path / "prior"))
+
+
+def test_nano_cli_trains_the_metric_recipe(tiny_data: Path, tmp_path: Path) -> None:
+    code = main(
+        [
+            "-q",
+            "nano",
+            "train",
+            "metric",
+            "--data",
+            str(tiny_data),
+            "-o",
+            str(tmp_path / "run"),
+            "--steps",
+            "2",
+            "--batch-size",
+            "2",
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    assert (tmp_path / "run" / "final" / "model.safetensors").is_file()
+
+
+def test_predict_runs_the_bundled_family_on_a_photo_with_no_options(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PIL import Image
+    from skimage import data
+
+    from sharpdepth import io
+
+    photo = tmp_path / "coffee.jpg"
+    Image.fromarray(data.coffee()).save(photo, quality=95)
+    monkeypatch.chdir(tmp_path)
+    assert main(["-q", "predict", "--no-progress", str(photo)]) == 0
+    out = tmp_path / "sharpdepth-output"
+    depth = io.load_depth_npy(out / "coffee_depth.npy")
+    assert depth.shape == (400, 600) and np.isfinite(depth).all() and (depth > 0).all()
+    assert (out / "coffee_confidence.png").is_file()
+    meta = json.loads((out / "coffee.json").read_text())
+    assert meta["checkpoint"] == "nano"
+    ply = (out / "coffee.ply").read_bytes()
+    assert ply.startswith(b"ply") and b"element vertex" in ply
+
+
+def test_published_flag_explains_where_the_checkpoint_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    photo = tmp_path / "x.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32)).save(photo)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SHARPDEPTH_PUBLISHED_CHECKPOINT", raising=False)
+    assert main(["predict", "--no-progress", "--published", str(photo)]) == 2
+    assert (
+        "checkpoints/sharpdepth" in caplog.text and "SHARPDEPTH_PUBLISHED_CHECKPOINT" in caplog.text
+    )
