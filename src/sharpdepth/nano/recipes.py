@@ -255,7 +255,7 @@ def train_metric(options: RecipeOptions) -> Path:
 # 2. autoencoder
 # --------------------------------------------------------------------------------------
 
-VAE_LOOP = LoopConfig(steps=2500, lr=1e-3, warmup=100, checkpoint_every=250)
+VAE_LOOP = LoopConfig(steps=2000, lr=1e-3, warmup=100, checkpoint_every=250)
 VAE_BATCH = 4
 VAE_CROP = 96
 VAE_KL_WEIGHT = 1e-6
@@ -491,6 +491,10 @@ def train_prior(options: RecipeOptions) -> Path:
 # --------------------------------------------------------------------------------------
 
 
+#: Default processing resolution (longer side) of the shipped nano sharpener.
+NANO_PROCESSING_RESOLUTION = 384
+
+
 def image_list(data: Path, split: str = "train", limit: int | None = None) -> Path:
     """Write ``DATA/SPLIT_images.txt`` listing the split's RGB images (no depth files)."""
     paths = sorted((data / split).glob("*_rgb.png"))
@@ -540,6 +544,7 @@ def train_sharpdepth(options: RecipeOptions, overrides: list[str] | None = None)
     extra.pop("prediction_type", None)
     extra["metric_model"] = "nano"
     extra["family"] = "nano"
+    extra["processing_resolution"] = NANO_PROCESSING_RESOLUTION
     sharpener = DiffusionDepthModel.from_pretrained(final).half()
     sharpener.save_pretrained(final, extra_config=extra)
     loop = LoopConfig(steps=config.optim.max_steps, lr=config.optim.lr, seed=options.seed)
