@@ -254,7 +254,7 @@ def test_predict_runs_the_bundled_family_on_a_photo_with_no_options(
 
 
 def test_published_flag_explains_where_the_checkpoint_goes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     photo = tmp_path / "x.png"
     from PIL import Image
@@ -263,6 +263,5 @@ def test_published_flag_explains_where_the_checkpoint_goes(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SHARPDEPTH_PUBLISHED_CHECKPOINT", raising=False)
     assert main(["predict", "--no-progress", "--published", str(photo)]) == 2
-    assert (
-        "checkpoints/sharpdepth" in caplog.text and "SHARPDEPTH_PUBLISHED_CHECKPOINT" in caplog.text
-    )
+    err = capsys.readouterr().err
+    assert "checkpoints/sharpdepth" in err and "SHARPDEPTH_PUBLISHED_CHECKPOINT" in err

@@ -56,6 +56,9 @@ class NanoData:
 
 NANO_DATA = NanoData()
 
+#: Default processing resolution (longer side) of the shipped nano prior and sharpener.
+NANO_PROCESSING_RESOLUTION = 384
+
 
 @dataclass
 class RecipeOptions:
@@ -481,7 +484,15 @@ def train_prior(options: RecipeOptions) -> Path:
     result = train_loop(unet, loss_fn, make, loop, options.output, options.progress, "prior")
     final = options.output / "final"
     model.half()
-    model.save_pretrained(final, extra_config={"family": "nano", "role": "prior"})
+    model.save_pretrained(
+        final,
+        extra_config={
+            "family": "nano",
+            "role": "prior",
+            "metric_model": "nano",
+            "processing_resolution": NANO_PROCESSING_RESOLUTION,
+        },
+    )
     _write_training_info(final, "prior", options, loop, result, batch_size)
     return final
 
@@ -489,10 +500,6 @@ def train_prior(options: RecipeOptions) -> Path:
 # --------------------------------------------------------------------------------------
 # 4. SharpDepth
 # --------------------------------------------------------------------------------------
-
-
-#: Default processing resolution (longer side) of the shipped nano sharpener.
-NANO_PROCESSING_RESOLUTION = 384
 
 
 def image_list(data: Path, split: str = "train", limit: int | None = None) -> Path:
