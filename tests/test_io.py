@@ -409,3 +409,23 @@ def test_json_round_trip(tmp_path: Path) -> None:
     back = io.load_json(tmp_path / "m.json")
     assert back == {"a": 1.5, "b": [0, 1, 2], "c": None, "p": str(tmp_path), "t": [1, 2]}
     assert "NaN" not in (tmp_path / "m.json").read_text()
+
+
+def test_atomic_write_folder_replaces_on_success_and_keeps_the_old_on_failure(
+    tmp_path: Path,
+) -> None:
+    dest = tmp_path / "model"
+    io.atomic_write_folder(dest, lambda tmp: (tmp / "a.txt").write_text("one"))
+    assert (dest / "a.txt").read_text() == "one"
+
+    def failing(tmp: Path) -> None:
+        (tmp / "a.txt").write_text("two")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        io.atomic_write_folder(dest, failing)
+    assert (dest / "a.txt").read_text() == "one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no leftovers
+    io.atomic_write_folder(dest, lambda tmp: (tmp / "b.txt").write_text("three"))
+    assert sorted(p.name for p in dest.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -20,8 +20,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from sharpdepth import method
 from sharpdepth.errors import CheckpointError
+from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
 
 LOGGER = logging.getLogger(__name__)
@@ -484,10 +483,7 @@ class DiffusionDepthModel(torch.nn.Module):
 
         from sharpdepth import __version__
 
-        dest = Path(path).expanduser()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        try:
+        def write(tmp: Path) -> None:
             self.unet.save_pretrained(tmp / "unet")
             self.vae.save_pretrained(tmp / "vae")
             self.scheduler.save_pretrained(tmp / "scheduler")
@@ -506,16 +502,8 @@ class DiffusionDepthModel(torch.nn.Module):
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
             config = {"prediction_type": self.prediction_type, **dict(extra_config or {})}
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-            backup = None
-            if dest.exists():
-                backup = dest.parent / f".{dest.name}.old-{os.getpid()}"
-                os.replace(dest, backup)
-            os.replace(tmp, dest)
-            if backup is not None:
-                shutil.rmtree(backup, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        atomic_write_folder(path, write)
 
 
 def read_checkpoint_config(root: Path) -> dict[str, Any]:

@@ -22,6 +22,8 @@ import logging
 import math
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,6 +375,35 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
             LOGGER.warning("could not remove temporary file %s", tmp)
         raise
     return path
+
+
+def atomic_write_folder(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
+    """Write the folder ``path`` atomically (the folder counterpart of :func:`atomic_write`).
+
+    ``writer`` fills a new hidden temporary folder next to ``path``; on success an
+    existing ``path`` is moved aside, the temporary folder renamed to ``path`` and the old
+    one deleted. On any exception the temporary folder is removed and ``path`` is left
+    as it was.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    dest = Path(path).expanduser()
+    _prepare_folder(dest.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    try:
+        writer(tmp)
+        backup = None
+        if dest.exists():
+            backup = dest.parent / f".{dest.name}.old-{os.getpid()}"
+            os.replace(dest, backup)
+        os.replace(tmp, dest)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
 
 
 # --------------------------------------------------------------------------------------

@@ -20,8 +20,6 @@ import itertools
 import json
 import logging
 import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,8 @@ from torch import nn
 
 from sharpdepth.errors import CheckpointError
 from sharpdepth.geometry import scale_intrinsics
+from sharpdepth.image_ops import resize
+from sharpdepth.io import atomic_write_folder
 
 LOGGER = logging.getLogger(__name__)
 
@@ -200,16 +200,10 @@ class NanoMetricNet(nn.Module):
         scale = self.config.resolution / max(h, w)
         nh = max(stride, round(h * scale / stride) * stride)
         nw = max(stride, round(w * scale / stride) * stride)
-        resized = image
-        if (nh, nw) != (h, w):
-            resized = F.interpolate(
-                image.float(), size=(nh, nw), mode="bilinear", antialias=True, align_corners=False
-            )
+        resized = resize(image.float(), (nh, nw), antialias=True)
         k = scale_intrinsics(K.float(), nw / w, nh / h)
         depth = self(resized.clamp(0, 1), k)
-        if (nh, nw) != (h, w):
-            depth = F.interpolate(depth, size=(h, w), mode="bilinear", align_corners=False)
-        return depth
+        return resize(depth, (h, w), antialias=False)
 
     # ------------------------------------------------------------------ I/O
     def save_pretrained(
@@ -221,10 +215,8 @@ class NanoMetricNet(nn.Module):
             path: destination folder (replaced when complete).
             dtype: store the weights in this dtype (default: as they are).
         """
-        dest = Path(path).expanduser()
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-        try:
+
+        def write(tmp: Path) -> None:
             state = {
                 k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
                 .detach()
@@ -236,12 +228,8 @@ class NanoMetricNet(nn.Module):
             config = asdict(self.config)
             config["channels"] = list(self.config.channels)
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+
+        atomic_write_folder(path, write)
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> NanoMetricNet:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from sharpdepth import method
+from sharpdepth.io import atomic_write_folder
 from sharpdepth.nano.loop import LoopConfig, LoopResult, train_loop
 from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet
 
@@ -330,7 +330,7 @@ def train_vae(options: RecipeOptions) -> Path:
     vae.register_to_config(scaling_factor=scaling)
     LOGGER.info("vae: latent scaling factor %.5f", scaling)
     final = options.output / "final"
-    _save_diffusers(vae.to(torch.float16), final)
+    atomic_write_folder(final, vae.to(torch.float16).save_pretrained)
     vae.float()
     _write_training_info(
         final,
@@ -353,15 +353,6 @@ def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
     for x in torch.cat([items["image"] * 2.0 - 1.0, depth]).split(16):
         latents.append(vae.encode(x).latent_dist.mean)
     return float(1.0 / torch.cat(latents).std())
-
-
-def _save_diffusers(module: Any, folder: Path) -> None:
-    """``save_pretrained`` into a temporary sibling, then swap it in."""
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    module.save_pretrained(tmp)
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)
 
 
 # --------------------------------------------------------------------------------------
