@@ -39,6 +39,12 @@ def add_parser(sub: Any) -> None:
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--data-limit", type=int, default=None, help="use only N training samples")
     t.add_argument("--workers", type=int, default=2, help="processes rendering the data")
+    t.add_argument(
+        "--edge-weight",
+        type=float,
+        default=None,
+        help="prior: weight of the loss on decoded depth crops (L1 + gradient L1)",
+    )
     t.add_argument("--no-progress", action="store_true")
     for name in ("metric", "vae", "prior"):
         t.add_argument(
@@ -70,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         inputs=inputs,
         data_limit=args.data_limit,
     )
+    if args.edge_weight is not None:
+        options.edge_weight = args.edge_weight
     try:
         final = RECIPE_FUNCTIONS[args.recipe](options)
     except (FileNotFoundError, ValueError, SharpDepthError) as exc:

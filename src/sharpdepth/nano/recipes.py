@@ -75,6 +75,8 @@ class RecipeOptions:
         inputs: folders of earlier recipes' ``final`` outputs, by recipe name.
         data_limit: use only the first N training samples (smoke runs).
         data_settings: what to render when ``data`` is missing (tests use tiny ones).
+        edge_weight: prior recipe: weight of the decoded-depth loss
+            (:func:`decoded_depth_loss`); 0 trains on latent MSE alone.
     """
 
     data: Path
@@ -87,6 +89,7 @@ class RecipeOptions:
     inputs: dict[str, Path] = field(default_factory=dict)
     data_limit: int | None = None
     data_settings: NanoData = NANO_DATA
+    edge_weight: float = 0.0
 
 
 def ensure_dataset(options: RecipeOptions) -> Path:
@@ -361,6 +364,8 @@ def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
 
 PRIOR_LOOP = LoopConfig(steps=2000, lr=5e-4, warmup=200, checkpoint_every=250, weight_decay=1e-2)
 PRIOR_BATCH = 8
+#: Side (latent pixels) of the random crop decoded for the prior's decoded-depth loss.
+PRIOR_EDGE_CROP = 12
 PROMPT_TOKENS = 8
 CROSS_ATTENTION_DIM = 64
 
@@ -417,12 +422,14 @@ def encode_split(
     """Image and depth latents of every sample of ``dataset`` and of its mirror image.
 
     Returns:
-        ``{"image": [2N, C, h, w], "depth": [2N, C, h, w]}`` scaled latents (float32).
+        ``{"image": [2N, C, h, w], "depth": [2N, C, h, w]}`` scaled latents (float32)
+        and ``"dense": [2N, 1, H, W]`` the normalised dense depth maps (float16, in
+        ``[-1, 1]``), mirrored like the latents.
     """
     from tqdm.auto import tqdm
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    images, depths = [], []
+    images, depths, dense = [], [], []
     for start in tqdm(range(0, n, 8), desc="encode", disable=not progress):
         items = _stack([dataset[i] for i in range(start, min(n, start + 8))])
         depth = normalize_dense_depth(items["depth"], items["mask"])
@@ -433,7 +440,54 @@ def encode_split(
             z_i, z_d = model.encode_image_and_depth(img, dep)
             images.append(z_i.float())
             depths.append(z_d.float())
-    return {"image": torch.cat(images), "depth": torch.cat(depths)}
+            dense.append(dep.half())
+    return {"image": torch.cat(images), "depth": torch.cat(depths), "dense": torch.cat(dense)}
+
+
+def cached_latents(
+    model: Any, dataset: Any, limit: int | None, progress: bool, cache: Path
+) -> dict[str, torch.Tensor]:
+    """:func:`encode_split`, stored in ``cache`` so a resumed run does not encode again.
+
+    The cache is keyed by the number of samples; a cache of another size is re-encoded.
+    """
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    if cache.is_file():
+        stored = torch.load(cache, map_location="cpu", weights_only=True)
+        if stored.get("samples") == n:
+            LOGGER.info("prior: latents read from %s", cache)
+            return {k: v for k, v in stored.items() if torch.is_tensor(v)}
+    latents = encode_split(model, dataset, limit, progress)
+    tmp = cache.with_suffix(".tmp")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**latents, "samples": n}, tmp)
+    tmp.replace(cache)
+    return latents
+
+
+def decoded_depth_loss(
+    model: Any, x0: torch.Tensor, dense: torch.Tensor, crop: int, rng: np.random.Generator
+) -> torch.Tensor:
+    """L1 + finite-difference L1 between decoded predicted depth and dense depth.
+
+    Decodes one random ``crop x crop`` latent window (the same for the batch) through
+    the frozen decoder, with gradient, so the prior is pushed towards depth edges that
+    survive decoding; latent MSE alone lets it regress to blurry means.
+
+    Args:
+        x0: ``[B, C, h, w]`` predicted scaled latents.
+        dense: ``[B, 1, h * f, w * f]`` normalised dense depth in ``[-1, 1]``.
+        crop: window side in latent pixels (clamped to the latent size).
+        rng: draws the window position.
+    """
+    h, w = x0.shape[-2:]
+    f = dense.shape[-1] // w
+    ch, cw = min(crop, h), min(crop, w)
+    top, left = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    window = x0[..., top : top + ch, left : left + cw]
+    target = dense[..., top * f : (top + ch) * f, left * f : (left + cw) * f].float()
+    pred = model.decode_depth(window)
+    return (pred - target).abs().mean() + _gradient_l1(pred, target)
 
 
 def train_prior(options: RecipeOptions) -> Path:
@@ -453,23 +507,31 @@ def train_prior(options: RecipeOptions) -> Path:
     )
     vae.requires_grad_(False)
     dataset = SynthFolderDataset(options.data, "train", seed=options.seed)
-    latents = encode_split(model, dataset, options.data_limit, options.progress)
+    cache = options.output / "latents.pt"
+    latents = cached_latents(model, dataset, options.data_limit, options.progress, cache)
     total = latents["image"].shape[0]
     batch_size = min(options.batch_size or PRIOR_BATCH, total)
+    edge_weight = options.edge_weight
 
     def make(step: int) -> dict[str, Any]:
-        picks = torch.from_numpy(
-            np.random.default_rng([options.seed, step]).choice(total, batch_size, replace=False)
-        )
-        return {"image": latents["image"][picks], "depth": latents["depth"][picks]}
+        rng = np.random.default_rng([options.seed, step])
+        picks = torch.from_numpy(rng.choice(total, batch_size, replace=False))
+        batch: dict[str, Any] = {k: latents[k][picks] for k in ("image", "depth", "dense")}
+        batch["window_seed"] = int(rng.integers(0, 2**31))
+        return batch
 
     def loss_fn(
         batch: dict[str, Any], gen: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
         noise = torch.randn(batch["depth"].shape, generator=gen)
         x0 = model.predict_x0(batch["image"], noise)
-        loss = F.mse_loss(x0.float(), batch["depth"])
-        return loss, {}
+        latent_mse = F.mse_loss(x0.float(), batch["depth"])
+        if edge_weight <= 0:
+            return latent_mse, {}
+        rng = np.random.default_rng(batch["window_seed"])
+        decoded = decoded_depth_loss(model, x0, batch["dense"], PRIOR_EDGE_CROP, rng)
+        loss = latent_mse + edge_weight * decoded
+        return loss, {"latent_mse": float(latent_mse.detach()), "decoded": float(decoded.detach())}
 
     loop = _loop(PRIOR_LOOP, options)
     result = train_loop(unet, loss_fn, make, loop, options.output, options.progress, "prior")
@@ -484,7 +546,9 @@ def train_prior(options: RecipeOptions) -> Path:
             "processing_resolution": NANO_PROCESSING_RESOLUTION,
         },
     )
-    _write_training_info(final, "prior", options, loop, result, batch_size)
+    _write_training_info(
+        final, "prior", options, loop, result, batch_size, {"edge_weight": edge_weight}
+    )
     return final
 
 
