@@ -7,14 +7,27 @@ the paper's large models and ``--checkpoint`` / ``--metric-model`` any others.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from sharpdepth.parallel import (
+    OrderedExecutor,
+    Prefetcher,
+    ProcessInfo,
+    TaskOutcome,
+    process_device,
+    process_info,
+    shard,
+    share_from_rank0,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -26,6 +39,10 @@ PUBLISHED_FOLDER = "checkpoints/sharpdepth"
 PUBLISHED_ENV = "SHARPDEPTH_PUBLISHED_CHECKPOINT"
 #: The paper's metric model f_D.
 PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
+#: Default ``--io-workers``: threads writing outputs in the background.
+DEFAULT_IO_WORKERS = 2
+#: Chunks of ``--batch-size`` images decoded ahead of the one computing.
+PREFETCH_CHUNKS = 2
 
 
 def add_parser(sub: Any) -> None:
@@ -87,6 +104,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
     p.add_argument(
+        "--fast",
+        action="store_true",
+        help="fast mode: coarse depth encode and gate decode, low precision where the "
+        "device computes it natively (see the README's speed table); default: exact",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         default=1,
@@ -116,6 +139,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--recursive", action="store_true", help="search folders recursively")
     p.add_argument(
         "--skip-existing", action="store_true", help="skip images whose outputs all exist"
+    )
+    p.add_argument(
+        "--io-workers",
+        type=int,
+        default=DEFAULT_IO_WORKERS,
+        help="threads writing outputs while the next images compute; a further thread "
+        f"decodes images ahead (default {DEFAULT_IO_WORKERS}; 0 = decode, compute and write "
+        "one after another)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
@@ -164,28 +195,42 @@ def _user_intrinsics(args: argparse.Namespace, height: int, width: int) -> np.nd
     return None
 
 
-def _unique_stems(paths: list[Path]) -> dict[Path, str]:
-    """Output stems, disambiguated with ``_2``, ``_3``... when file names collide."""
+def _unique_stems(paths: list[Path], warn: bool = True) -> dict[Path, str]:
+    """Output stems, disambiguated with ``_2``, ``_3``... when file names collide.
+
+    Computed on the full input list (before sharding), so all processes agree on names;
+    ``warn=False`` keeps all but one process from repeating the collision warnings.
+    """
     seen: dict[str, int] = defaultdict(int)
     stems: dict[Path, str] = {}
     for path in paths:
         seen[path.stem] += 1
         stems[path] = path.stem if seen[path.stem] == 1 else f"{path.stem}_{seen[path.stem]}"
-        if seen[path.stem] > 1:
+        if seen[path.stem] > 1 and warn:
             LOGGER.warning(
                 "%s: name collides with an earlier input; writing as %s", path, stems[path]
             )
     return stems
 
 
+def _find_inputs(args: argparse.Namespace, proc: ProcessInfo) -> tuple[list[Path], list[str]]:
+    """``io.find_images`` on the inputs; in a multi-process run, process 0's list for all."""
+    from sharpdepth import io
+
+    return share_from_rank0(lambda: io.find_images(args.inputs, recursive=args.recursive), proc)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``predict``. Exit code: 0 all images done, 1 some failed, 2 setup error."""
+    """Run ``predict``. Exit code: 0 all images done, 1 some failed, 2 setup error.
+
+    Under ``torchrun`` / ``accelerate launch`` each process takes its share of the inputs
+    (:func:`sharpdepth.parallel.shard`) and reports its own images and exit code.
+    """
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from sharpdepth import io
     from sharpdepth.errors import SharpDepthError
-    from sharpdepth.export import output_paths, write_prediction
+    from sharpdepth.export import output_paths
     from sharpdepth.pipeline import SharpDepthPipeline
 
     if not LOGGER.isEnabledFor(logging.DEBUG):
@@ -197,11 +242,20 @@ def run(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         LOGGER.error("--batch-size must be at least 1")
         return 2
-    paths, input_errors = io.find_images(args.inputs, recursive=args.recursive)
-    failures: list[str] = list(input_errors)
-    for msg in input_errors:
+    if args.io_workers < 0:
+        LOGGER.error("--io-workers must be at least 0")
+        return 2
+    try:
+        proc = process_info()
+    except ValueError as exc:
+        LOGGER.error("%s", exc)
+        return 2
+    all_paths, input_errors = _find_inputs(args, proc)
+    # input errors are the same in every process: process 0 reports them
+    failures: list[str] = list(input_errors) if proc.rank == 0 else []
+    for msg in failures:
         LOGGER.error("%s", msg)
-    if not paths:
+    if not all_paths:
         LOGGER.error("no images to process")
         return 2
     try:
@@ -209,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         LOGGER.error("output folder %s is not writable: %s", args.output, exc)
         return 2
+    device = process_device(args.device, proc)
     try:
         options: dict[str, Any] = {}
         for key, value in (
@@ -222,15 +277,23 @@ def run(args: argparse.Namespace) -> int:
         pipe = SharpDepthPipeline.from_pretrained(
             checkpoint,
             metric_model=metric_model,
-            device=args.device,
+            device=device,
             dtype=args.dtype,
+            mode="fast" if args.fast else "exact",
             **options,
         )
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)
         return 2
 
-    stems = _unique_stems(paths)
+    stems = _unique_stems(all_paths, warn=proc.rank == 0)
+    # the shard comes from the full list, before --skip-existing looks at the outputs,
+    # so no two processes ever take the same image
+    paths = shard(all_paths, proc.rank, proc.world_size)
+    if proc.distributed:
+        LOGGER.info(
+            "%s on %s: %d of %d images", proc.label, pipe.device, len(paths), len(all_paths)
+        )
     if args.skip_existing:
         todo = [
             p
@@ -250,32 +313,90 @@ def run(args: argparse.Namespace) -> int:
         if args.confidence_threshold is None
         else args.confidence_threshold,
         "seed": args.seed,
+        "mode": pipe.mode.name,
     }
-    n_ok = 0
+    if proc.distributed:
+        settings.update(rank=proc.rank, world_size=proc.world_size)
     with (
         logging_redirect_tqdm(),
-        tqdm(total=len(paths), unit="img", disable=args.no_progress, desc="predict") as bar,
+        tqdm(
+            total=len(paths),
+            unit="img",
+            disable=args.no_progress or proc.local_rank != 0,
+            desc=f"predict ({proc.label})" if proc.distributed else "predict",
+        ) as bar,
     ):
-        for start in range(0, len(paths), args.batch_size):
-            chunk = paths[start : start + args.batch_size]
-            loaded = []
-            for path in chunk:
-                try:
-                    loaded.append(io.load_image(path))
-                except SharpDepthError as exc:
-                    failures.append(str(exc))
-                    LOGGER.error("%s", exc)
+        n_ok = _predict_all(pipe, paths, stems, args, settings, failures, bar)
+    total = len(paths)
+    where = f"{proc.label}: " if proc.distributed else ""
+    if failures:
+        LOGGER.error("%s%d of %d images done; %d failures:", where, n_ok, total, len(failures))
+        for msg in failures:
+            LOGGER.error("  %s", msg)
+        return 1
+    LOGGER.info("%s%d images done; outputs in %s", where, n_ok, args.output)
+    return 0
+
+
+def _load_chunks(paths: list[Path], batch_size: int) -> Iterator[tuple[list[Any], list[str]]]:
+    """Decode ``paths`` in chunks of ``batch_size``: ``(loaded images, error messages)``."""
+    from sharpdepth import io
+    from sharpdepth.errors import SharpDepthError
+
+    for start in range(0, len(paths), batch_size):
+        loaded: list[Any] = []
+        errors: list[str] = []
+        for path in paths[start : start + batch_size]:
+            try:
+                loaded.append(io.load_image(path))
+            except SharpDepthError as exc:
+                errors.append(str(exc))
+        yield loaded, errors
+
+
+def _predict_all(
+    pipe: Any,
+    paths: list[Path],
+    stems: dict[Path, str],
+    args: argparse.Namespace,
+    settings: dict[str, Any],
+    failures: list[str],
+    bar: Any,
+) -> int:
+    """Decode, predict and write ``paths``; returns how many were written.
+
+    With ``--io-workers N > 0`` a thread decodes up to :data:`PREFETCH_CHUNKS` chunks
+    ahead and ``N`` threads write outputs while the next images compute. Failures are
+    appended to ``failures`` (input order per stage) and the bar advances per image.
+    Every write handed to the writers is finished before this returns, also when it
+    raises (``KeyboardInterrupt`` included), and its failure reported.
+    """
+    from sharpdepth.export import write_prediction
+
+    workers = args.io_workers
+    n_ok = 0
+    with (
+        Prefetcher(
+            _load_chunks(paths, args.batch_size), PREFETCH_CHUNKS if workers else 0
+        ) as chunks,
+        OrderedExecutor[Path](workers, max_pending=args.batch_size + workers) as writer,
+    ):
+        try:
+            for loaded, errors in chunks:
+                for msg in errors:
+                    failures.append(msg)
+                    LOGGER.error("%s", msg)
                     bar.update(1)
-            groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
-            for item in loaded:
-                groups[item.rgb.shape[:2]].append(item)
-            for group in groups.values():
-                for item, result in _predict_group(pipe, group, args, settings, failures):
-                    if result is None:
-                        bar.update(1)
-                        continue
-                    try:
-                        write_prediction(
+                groups: dict[tuple[int, int], list[Any]] = defaultdict(list)
+                for item in loaded:
+                    groups[item.rgb.shape[:2]].append(item)
+                for group in groups.values():
+                    for item, result in _predict_group(pipe, group, args, settings, failures):
+                        if result is None:
+                            bar.update(1)
+                            continue
+                        task = functools.partial(
+                            write_prediction,
                             args.output,
                             stems[item.path],
                             result,
@@ -283,19 +404,39 @@ def run(args: argparse.Namespace) -> int:
                             drop_edges=args.ply_drop_edges,
                             metadata={"input": str(item.path), **settings},
                         )
-                        n_ok += 1
-                    except OSError as exc:
-                        failures.append(f"{item.path}: cannot write outputs: {exc}")
-                        LOGGER.error("%s", failures[-1])
-                    bar.update(1)
-    total = len(paths)
-    if failures:
-        LOGGER.error("%d of %d images done; %d failures:", n_ok, total, len(failures))
-        for msg in failures:
-            LOGGER.error("  %s", msg)
-        return 1
-    LOGGER.info("%d images done; outputs in %s", n_ok, args.output)
-    return 0
+                        n_ok += _settle(writer.submit(item.path, task), failures, bar)
+        except BaseException:
+            if writer.pending:
+                LOGGER.warning("finishing %d pending writes", writer.pending)
+            _settle(writer.drain(), failures, bar, strict=False)
+            raise
+        n_ok += _settle(writer.drain(), failures, bar)
+    return n_ok
+
+
+def _settle(
+    outcomes: list[TaskOutcome[Path]], failures: list[str], bar: Any, strict: bool = True
+) -> int:
+    """Report finished writes; returns how many succeeded.
+
+    A write's ``OSError`` is an image failure. Anything else is a bug: if ``strict`` the
+    first one is re-raised once all outcomes are reported, else (already unwinding from
+    another exception) it is reported as a failure.
+    """
+    n_ok = 0
+    unexpected: BaseException | None = None
+    for outcome in outcomes:
+        bar.update(1)
+        if outcome.error is None:
+            n_ok += 1
+        elif strict and not isinstance(outcome.error, OSError):
+            unexpected = unexpected or outcome.error
+        else:
+            failures.append(f"{outcome.key}: cannot write outputs: {outcome.error}")
+            LOGGER.error("%s", failures[-1])
+    if unexpected is not None:
+        raise unexpected
+    return n_ok
 
 
 def _predict_group(
