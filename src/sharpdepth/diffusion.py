@@ -32,6 +32,7 @@ from sharpdepth import method
 from sharpdepth.errors import CheckpointError
 from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
+from sharpdepth.profiling import stage
 
 LOGGER = logging.getLogger(__name__)
 
@@ -156,6 +157,19 @@ def _load_text_embedding(root: Path) -> torch.Tensor:
         if PROMPT_EMBEDS_KEY not in tensors:
             raise CheckpointError(f"{stored}: no tensor named {PROMPT_EMBEDS_KEY!r}")
         return tensors[PROMPT_EMBEDS_KEY].float()
+    LOGGER.info("computing the empty-prompt embedding from %s/text_encoder", root)
+    text_encoder, tokenizer = load_text_encoder(root)
+    embedding = compute_empty_prompt_embedding(text_encoder, tokenizer)
+    del text_encoder  # only the cached embedding is kept
+    return embedding
+
+
+def load_text_encoder(root: Path) -> tuple[Any, Any]:
+    """``(text_encoder, tokenizer)`` of a released-layout checkpoint folder (float32).
+
+    Raises:
+        CheckpointError: the folder has no ``text_encoder/`` and ``tokenizer/``.
+    """
     if not ((root / "text_encoder").is_dir() and (root / "tokenizer").is_dir()):
         raise CheckpointError(
             f"{root}: needs either {PROMPT_EMBEDS_FILE} or text_encoder/ and tokenizer/ "
@@ -163,12 +177,9 @@ def _load_text_embedding(root: Path) -> torch.Tensor:
         )
     from transformers import AutoModel, AutoTokenizer
 
-    LOGGER.info("computing the empty-prompt embedding from %s/text_encoder", root)
     tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
-    text_encoder = AutoModel.from_pretrained(root / "text_encoder")
-    embedding = compute_empty_prompt_embedding(text_encoder, tokenizer)
-    del text_encoder  # released: only the cached embedding is kept
-    return embedding
+    text_encoder = AutoModel.from_pretrained(root / "text_encoder").eval()
+    return text_encoder, tokenizer
 
 
 def _default_prediction_type(root: Path, model_index: Mapping[str, Any]) -> str:
@@ -269,6 +280,7 @@ class DiffusionDepthModel(torch.nn.Module):
         self.timestep = self.num_train_timesteps - 1
         self.alpha_bar = float(scheduler.alphas_cumprod[self.timestep])
         self.uses_class_label = unet.config.class_embed_type is not None
+        self.compute_dtype: torch.dtype | None = None
 
     def alpha_bar_at(self, timestep: int) -> float:
         """``abar_t`` of the noise schedule at ``timestep``."""
@@ -292,8 +304,51 @@ class DiffusionDepthModel(torch.nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """Parameter dtype of the UNet."""
+        """Compute dtype of the networks: the UNet's parameter dtype, unless the weights
+        are stored in a narrower dtype and cast per layer (see :meth:`prepare_inference`)."""
+        if self.compute_dtype is not None:
+            return self.compute_dtype
         return next(self.unet.parameters()).dtype
+
+    def _vae_dtype(self) -> torch.dtype:
+        """Compute dtype of the autoencoder."""
+        if self.compute_dtype is not None:
+            return self.compute_dtype
+        return next(self.vae.parameters()).dtype
+
+    def prepare_inference(
+        self,
+        compute_dtype: torch.dtype | None = None,
+        storage_dtype: torch.dtype | None = None,
+        channels_last: bool = False,
+    ) -> DiffusionDepthModel:
+        """Set the networks' precision and memory layout for inference.
+
+        Args:
+            compute_dtype: dtype the layers compute in (``None``: keep the current one).
+            storage_dtype: keep the weights in this narrower dtype and cast each layer to
+                ``compute_dtype`` just before it runs (halves weight memory, e.g. bfloat16
+                storage with float32 compute on CPUs without bfloat16 arithmetic).
+                ``None``: weights are stored in ``compute_dtype``.
+            channels_last: NHWC memory layout for the convolutions (faster on CPUs).
+
+        Returns:
+            ``self``.
+        """
+        if compute_dtype is not None and storage_dtype not in (None, compute_dtype):
+            for net in (self.unet, self.vae):
+                _store_weights_narrow(net, storage_dtype, compute_dtype)
+            self.compute_dtype = compute_dtype
+        elif compute_dtype is not None:
+            for net in (self.unet, self.vae):
+                if next(net.parameters()).dtype != compute_dtype:
+                    net.to(compute_dtype)
+            self.compute_dtype = None
+        self.prompt_embeds = self.prompt_embeds.to(self.dtype)
+        if channels_last:
+            self.unet.to(memory_format=torch.channels_last)
+            self.vae.to(memory_format=torch.channels_last)
+        return self
 
     @property
     def device(self) -> torch.device:
@@ -311,25 +366,38 @@ class DiffusionDepthModel(torch.nn.Module):
         Returns:
             ``[B, C, H / f, W / f]`` latents in the UNet's dtype.
         """
-        vae_dtype = next(self.vae.parameters()).dtype
-        mean = self.vae.encode(x.to(vae_dtype)).latent_dist.mean
-        return ((mean - self.latent_shift) * self.latent_scaling).to(self.dtype)
+        with stage("encode"):
+            mean = self.vae.encode(x.to(self._vae_dtype())).latent_dist.mean
+            return ((mean - self.latent_shift) * self.latent_scaling).to(self.dtype)
 
     def encode_image_and_depth(
-        self, image: torch.Tensor, depth_norm: torch.Tensor
+        self, image: torch.Tensor, depth_norm: torch.Tensor, depth_factor: int = 1
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``z_i`` and ``z_d`` (METHOD.md step 4), encoded in one batch.
 
         Args:
             image: ``[B, 3, H, W]`` in ``[0, 1]``.
             depth_norm: ``[B, 1, H, W]`` normalised metric depth ``d_n`` in ``[-1, 1]``.
+            depth_factor: 1 (exact). ``k > 1`` (fast mode): encode ``d_n`` down-sampled
+                ``k`` times (area) and up-sample its latent bilinearly: the metric model's
+                depth is smooth, and the encoder costs ``k^2`` times less.
 
         Returns:
             Two ``[B, C, H / f, W / f]`` latents.
         """
         b = image.shape[0]
-        latents = self.encode(torch.cat([image * 2.0 - 1.0, depth_norm.repeat(1, 3, 1, 1)]))
-        return latents[:b], latents[b:]
+        f = self.downsampling_factor
+        h, w = depth_norm.shape[-2:]
+        if depth_factor == 1 or h % (f * depth_factor) or w % (f * depth_factor):
+            latents = self.encode(torch.cat([image * 2.0 - 1.0, depth_norm.repeat(1, 3, 1, 1)]))
+            return latents[:b], latents[b:]
+        z_i = self.encode(image * 2.0 - 1.0)
+        small = torch.nn.functional.avg_pool2d(depth_norm, depth_factor)
+        z_small = self.encode(small.repeat(1, 3, 1, 1))
+        z_d = torch.nn.functional.interpolate(
+            z_small.float(), size=z_i.shape[-2:], mode="bilinear", align_corners=False
+        )
+        return z_i, z_d.to(z_i.dtype)
 
     def prior_and_gate(
         self,
@@ -340,6 +408,7 @@ class DiffusionDepthModel(torch.nn.Module):
         gate_noise: torch.Tensor,
         variant: method.GateVariant,
         unet: Any | None = None,
+        decode_factor: int = 1,
     ) -> GatedPass:
         """Prior pass, noise-aware gate and gated latent (METHOD.md steps 5-7).
 
@@ -351,9 +420,19 @@ class DiffusionDepthModel(torch.nn.Module):
             gate_noise: ``eps'`` for the gated latent (shape of ``z_d``).
             variant: ``"released"`` or ``"paper"``.
             unet: the UNet playing the prior (default: this model's own).
+            decode_factor: 1 (exact). ``k > 1`` (fast mode): decode ``z_g`` average-pooled
+                ``k`` times and up-sample ``d_g`` bilinearly; the gate only needs coarse
+                depth, and the decoder costs ``k^2`` times less.
         """
         z_g = self.predict_x0(image_latent, noise, unet=unet)
-        d_g = self.decode_depth(z_g)
+        h, w = z_g.shape[-2:]
+        if decode_factor == 1 or h % decode_factor or w % decode_factor:
+            d_g = self.decode_depth(z_g)
+        else:
+            coarse = self.decode_depth(torch.nn.functional.avg_pool2d(z_g, decode_factor))
+            d_g = torch.nn.functional.interpolate(
+                coarse, size=depth_norm.shape[-2:], mode="bilinear", align_corners=False
+            )
         e = method.noise_aware_gate(d_g, depth_norm)
         m = method.gate_to_latent(e, (int(depth_latent.shape[-2]), int(depth_latent.shape[-1])))
         z_gated = method.gated_latent(z_g, depth_latent, m, gate_noise, self.alpha_bar, variant)
@@ -368,10 +447,10 @@ class DiffusionDepthModel(torch.nn.Module):
         Returns:
             ``[B, 1, h * f, w * f]`` float32, about ``[-1, 1]``.
         """
-        vae_dtype = next(self.vae.parameters()).dtype
-        z = z.to(vae_dtype) / self.latent_scaling + self.latent_shift
-        image = self.vae.decode(z).sample
-        return image.float().mean(dim=1, keepdim=True)
+        with stage("decode"):
+            z = z.to(self._vae_dtype()) / self.latent_scaling + self.latent_shift
+            image = self.vae.decode(z).sample
+            return image.float().mean(dim=1, keepdim=True)
 
     def predict_x0(
         self,
@@ -402,7 +481,10 @@ class DiffusionDepthModel(torch.nn.Module):
         timesteps = torch.full((b,), t_cond, device=unet_in.device, dtype=torch.long)
         context = self.prompt_embeds.to(device=unet_in.device, dtype=dtype).expand(b, -1, -1)
         labels = depth_task_label(b, unet_in.device, dtype) if self.uses_class_label else None
-        out = unet(unet_in, timesteps, encoder_hidden_states=context, class_labels=labels).sample
+        with stage("unet"):
+            out = unet(
+                unet_in, timesteps, encoder_hidden_states=context, class_labels=labels
+            ).sample
         if self.prediction_type == "sample":
             return out
         alpha_bar = self.alpha_bar_at(t_cond)
@@ -504,6 +586,38 @@ class DiffusionDepthModel(torch.nn.Module):
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
         atomic_write_folder(path, write)
+
+
+def _store_weights_narrow(
+    net: torch.nn.Module, storage_dtype: torch.dtype, compute_dtype: torch.dtype
+) -> None:
+    """Keep convolution and linear weights in ``storage_dtype``, computing in ``compute_dtype``.
+
+    Each convolution / linear layer is cast to ``compute_dtype`` just before it runs and
+    back right after, so at most one layer's weights are held in the wide dtype; the
+    small remaining layers (norms, embeddings) are kept in ``compute_dtype``. Works
+    whatever dtype the network was loaded in (load it in ``storage_dtype`` to keep the
+    peak memory low).
+    """
+    heavy = (torch.nn.Conv2d, torch.nn.Linear)
+
+    def widen(module: torch.nn.Module, args: Any) -> None:
+        module.to(compute_dtype)
+
+    def narrow(module: torch.nn.Module, args: Any, output: Any) -> None:
+        module.to(storage_dtype)
+
+    for module in net.modules():
+        if isinstance(module, heavy):
+            module.to(storage_dtype)
+            module.register_forward_pre_hook(widen)
+            module.register_forward_hook(narrow)
+        else:
+            for param in module.parameters(recurse=False):
+                param.data = param.data.to(compute_dtype)
+            for name, buf in module.named_buffers(recurse=False):
+                if buf.is_floating_point():
+                    module.register_buffer(name, buf.to(compute_dtype))
 
 
 def read_checkpoint_config(root: Path) -> dict[str, Any]:

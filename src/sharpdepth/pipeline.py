@@ -12,7 +12,13 @@ import numpy as np
 import torch
 
 from sharpdepth import method
-from sharpdepth.diffusion import DiffusionDepthModel, read_checkpoint_config, resolve_checkpoint
+from sharpdepth.diffusion import (
+    DiffusionDepthModel,
+    compute_empty_prompt_embedding,
+    load_text_encoder,
+    read_checkpoint_config,
+    resolve_checkpoint,
+)
 from sharpdepth.geometry import scale_intrinsics
 from sharpdepth.image_ops import (
     ImageLike,
@@ -23,13 +29,50 @@ from sharpdepth.image_ops import (
     preprocess,
 )
 from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
-from sharpdepth.runtime import make_generator, randn, resolve_device, resolve_dtype
+from sharpdepth.profiling import stage
+from sharpdepth.runtime import (
+    fast_precision,
+    make_generator,
+    randn,
+    resolve_device,
+    resolve_dtype,
+)
 
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_PROCESSING_RESOLUTION = 768
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
 OUTPUT_TYPES = ("np", "pt")
+
+
+@dataclass(frozen=True)
+class InferenceMode:
+    """How much of METHOD.md's exact computation the pipeline trades for speed.
+
+    Attributes:
+        name: ``"exact"``, ``"fast"`` or ``"released"``.
+        depth_encode_factor: ``d_n`` is encoded at ``1 / k`` resolution and its latent
+            up-sampled (1 = exact), see :meth:`DiffusionDepthModel.encode_image_and_depth`.
+        gate_decode_factor: the prior's depth for the gate is decoded at ``1 / k``
+            resolution (1 = exact), see :meth:`DiffusionDepthModel.prior_and_gate`.
+    """
+
+    name: str
+    depth_encode_factor: int = 1
+    gate_decode_factor: int = 1
+    released_costs: bool = False
+
+
+#: ``exact``: METHOD.md to float rounding. ``fast``: coarse depth encode and gate decode,
+#: plus lower precision where the device computes it natively (see ``from_pretrained``).
+#: ``released``: the exact result with the cost structure of the authors' release (float32,
+#: text encoder kept and run on every call, image and depth encoded separately), the
+#: reference ``sharpdepth bench`` measures speed-ups against.
+INFERENCE_MODES: dict[str, InferenceMode] = {
+    "exact": InferenceMode("exact"),
+    "fast": InferenceMode("fast", depth_encode_factor=2, gate_decode_factor=2),
+    "released": InferenceMode("released", released_costs=True),
+}
 
 
 @dataclass
@@ -81,6 +124,7 @@ class SharpDepthPipeline:
         gate_variant: ``"released"`` (default) or ``"paper"``, see METHOD.md step 7.
         confidence_threshold: pixels with gate ``e`` below it are used for metric
             recovery (step 9).
+        mode: ``"exact"`` (default) or ``"fast"``, see :data:`INFERENCE_MODES`.
     """
 
     def __init__(
@@ -90,8 +134,12 @@ class SharpDepthPipeline:
         processing_resolution: int = DEFAULT_PROCESSING_RESOLUTION,
         gate_variant: str = "released",
         confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
+        mode: str | InferenceMode = "exact",
     ) -> None:
         self.sharpener = sharpener
+        self.mode = _resolve_mode(mode)
+        #: released mode only: ``(text_encoder, tokenizer)`` run on every call.
+        self.text_encoder: tuple[Any, Any] | None = None
         self.metric_model: MetricDepthModel = load_metric_model(metric_model)
         self.metric_model.to(sharpener.device)
         _check_options(processing_resolution, gate_variant, confidence_threshold)
@@ -109,6 +157,8 @@ class SharpDepthPipeline:
         dtype: str | torch.dtype | None = "auto",
         prediction_type: str | None = None,
         revision: str | None = None,
+        mode: str = "exact",
+        channels_last: bool | None = None,
         **options: Any,
     ) -> SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
@@ -121,18 +171,36 @@ class SharpDepthPipeline:
                 :func:`~sharpdepth.metric_models.load_metric_model`), model or callable.
                 Default: the one recorded in the checkpoint's ``sharpdepth_config.json``.
             device: ``"auto"`` (cuda, then mps, then cpu), or a torch device.
-            dtype: ``"auto"`` (float16 on CUDA, else float32) or a dtype name.
+            dtype: ``"auto"`` or a dtype name. Exact mode: float16 on CUDA, else
+                float32. Fast mode: :func:`~sharpdepth.runtime.fast_precision` (bfloat16
+                or float16 where the device computes it natively; on other CPUs float32
+                arithmetic with bfloat16-stored weights).
             prediction_type: override the UNet parametrisation.
             revision: Hub revision.
+            mode: ``"exact"``, ``"fast"`` or ``"released"`` (see :data:`INFERENCE_MODES`;
+                released needs a checkpoint with ``text_encoder/`` and ``tokenizer/``).
+            channels_last: NHWC layout for the networks (default: on the CPU, where it
+                is faster, except in released mode; the same result to float rounding).
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
-        torch_dtype = resolve_dtype(dtype, dev)
+        inference_mode = _resolve_mode(mode)
+        storage_dtype: torch.dtype | None = None
+        if inference_mode.name == "fast" and (dtype is None or dtype == "auto"):
+            torch_dtype, storage_dtype = fast_precision(dev)
+        elif inference_mode.released_costs:
+            torch_dtype = torch.float32
+        else:
+            torch_dtype = resolve_dtype(dtype, dev)
+        if channels_last is None:
+            channels_last = dev.type == "cpu" and not inference_mode.released_costs
         root = resolve_checkpoint(checkpoint, revision=revision)
         config = read_checkpoint_config(root)
+        text_encoder = load_text_encoder(root) if inference_mode.released_costs else None
         sharpener = DiffusionDepthModel.from_pretrained(
-            root, torch_dtype=torch_dtype, prediction_type=prediction_type
+            root, torch_dtype=storage_dtype or torch_dtype, prediction_type=prediction_type
         ).to(dev)
+        sharpener.prepare_inference(torch_dtype, storage_dtype, channels_last=channels_last)
         if metric_model is None:
             metric_model = config.get("metric_model")
             if metric_model is None:
@@ -147,7 +215,11 @@ class SharpDepthPipeline:
         defaults.update(options)
         if not isinstance(metric_model, MetricDepthModel) and isinstance(metric_model, str):
             metric_model = load_metric_model(metric_model, device=dev)
-        return cls(sharpener, metric_model, **defaults)
+        pipe = cls(sharpener, metric_model, mode=inference_mode, **defaults)
+        if text_encoder is not None:
+            text_encoder[0].to(dev)
+            pipe.text_encoder = text_encoder
+        return pipe
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
         """Save the sharpener and the default options (the metric model by name, if it has one)."""
@@ -226,32 +298,43 @@ class SharpDepthPipeline:
         device = model.device
 
         # 1. Resize (anti-aliased) and pad to the autoencoder's multiple.
-        rgb = images_to_batch(images).to(device)  # [B, 3, H, W] in [0, 1]
-        b = rgb.shape[0]
-        user_k = _check_intrinsics(intrinsics, b, device)
-        rgb_res, rgb_pad, geometry = preprocess(rgb, res, model.downsampling_factor)
+        with stage("preprocess"):
+            rgb = images_to_batch(images).to(device)  # [B, 3, H, W] in [0, 1]
+            b = rgb.shape[0]
+            user_k = _check_intrinsics(intrinsics, b, device)
+            rgb_res, rgb_pad, geometry = preprocess(rgb, res, model.downsampling_factor)
         sy = geometry.resized_size[0] / geometry.input_size[0]
         sx = geometry.resized_size[1] / geometry.input_size[1]
         generators = _generators(seed, generator, b)
 
         # 2. Metric depth at processing resolution (metres), padded like the image.
         k_res = scale_intrinsics(user_k, sx, sy) if user_k is not None else None
-        metric = self.metric_model(rgb_res, k_res)
-        d_res = metric.depth.to(device)  # [B, 1, h, w]
+        with stage("metric model"):
+            metric = self.metric_model(rgb_res, k_res)
+            d_res = metric.depth.to(device)  # [B, 1, h, w]
         check_metric_depth(d_res, allow_constant=allow_constant_metric_depth)
         d = pad_to_multiple(d_res, model.downsampling_factor)  # [B, 1, h', w']
 
         # 3. Normalise to [-1, 1].
         d_n = method.normalize_depth(d)
 
-        # 4. Encode image and normalised depth in one batch.
-        z_i, z_d = model.encode_image_and_depth(rgb_pad, d_n)  # [B, C, h'/f, w'/f] each
+        # 4. Encode image and normalised depth in one batch (fast mode: depth coarser).
+        if self.mode.released_costs:
+            _released_prompt(self)
+            z_i = model.encode(rgb_pad * 2.0 - 1.0)  # [B, C, h'/f, w'/f]
+            z_d = model.encode(d_n.repeat(1, 3, 1, 1))
+        else:
+            z_i, z_d = model.encode_image_and_depth(
+                rgb_pad, d_n, depth_factor=self.mode.depth_encode_factor
+            )  # [B, C, h'/f, w'/f] each
 
         # Noise, per image in the documented order: eps (prior pass), then eps' (gate).
         eps, eps_gate = _draw_noise(generators, z_i.shape, z_d.shape, device, model.dtype)
 
         # 5-7. Prior pass (the sharpener plays f_G), noise-aware gate, gated latent.
-        gated = model.prior_and_gate(z_i, z_d, d_n, eps, eps_gate, variant)
+        gated = model.prior_and_gate(
+            z_i, z_d, d_n, eps, eps_gate, variant, decode_factor=self.mode.gate_decode_factor
+        )
         d_g, e, z_gated = gated.prior_depth, gated.gate, gated.gated_latent  # [B, 1, h', w']
 
         # 8. Sharpener pass.
@@ -259,27 +342,48 @@ class SharpDepthPipeline:
         d_hat = model.decode_depth(z_hat)  # [B, 1, h', w']
 
         # 9. Back to the input size, then metric recovery on confident pixels.
-        d_hat_in = postprocess(d_hat, geometry)
-        d_in = postprocess(d, geometry)
-        e_in = postprocess(e, geometry).clamp(0.0, 1.0)
-        scale, shift = method.fit_scale_shift(d_hat_in, d_in, e_in < threshold)
-        depth = method.apply_scale_shift(d_hat_in, scale, shift)
+        with stage("align"):
+            d_hat_in = postprocess(d_hat, geometry)
+            d_in = postprocess(d, geometry)
+            e_in = postprocess(e, geometry).clamp(0.0, 1.0)
+            scale, shift = method.fit_scale_shift(d_hat_in, d_in, e_in < threshold)
+            depth = method.apply_scale_shift(d_hat_in, scale, shift)
 
         k_out, k_source = _output_intrinsics(user_k, metric.intrinsics, sx, sy)
-        return SharpDepthOutput(
-            depth=as_output(depth, output_type),
-            metric_depth=as_output(d_in, output_type),
-            gate=as_output(e_in, output_type),
-            sharpened_depth=as_output(d_hat_in, output_type),
-            prior_depth=as_output(postprocess(d_g, geometry), output_type),
-            scale=scale.cpu().numpy() if output_type == "np" else scale,
-            shift=shift.cpu().numpy() if output_type == "np" else shift,
-            intrinsics=None
-            if k_out is None
-            else (k_out.cpu().numpy() if output_type == "np" else k_out),
-            intrinsics_source=k_source,
-            confidence_threshold=threshold,
-        )
+        with stage("output"):
+            return SharpDepthOutput(
+                depth=as_output(depth, output_type),
+                metric_depth=as_output(d_in, output_type),
+                gate=as_output(e_in, output_type),
+                sharpened_depth=as_output(d_hat_in, output_type),
+                prior_depth=as_output(postprocess(d_g, geometry), output_type),
+                scale=scale.cpu().numpy() if output_type == "np" else scale,
+                shift=shift.cpu().numpy() if output_type == "np" else shift,
+                intrinsics=None
+                if k_out is None
+                else (k_out.cpu().numpy() if output_type == "np" else k_out),
+                intrinsics_source=k_source,
+                confidence_threshold=threshold,
+            )
+
+
+def _released_prompt(pipe: SharpDepthPipeline) -> None:
+    """Released mode: run the text encoder on the empty prompt, as the release does per call."""
+    if pipe.text_encoder is None:
+        raise ValueError("released mode needs the text encoder: load with mode='released'")
+    with stage("text encoder"):
+        embeds = compute_empty_prompt_embedding(*pipe.text_encoder)
+    model = pipe.sharpener
+    model.prompt_embeds = embeds.to(device=model.device, dtype=model.dtype)
+
+
+def _resolve_mode(mode: str | InferenceMode) -> InferenceMode:
+    """An :class:`InferenceMode` from its name (``ValueError`` for an unknown one)."""
+    if isinstance(mode, InferenceMode):
+        return mode
+    if mode not in INFERENCE_MODES:
+        raise ValueError(f"mode must be one of {tuple(INFERENCE_MODES)}, got {mode!r}")
+    return INFERENCE_MODES[mode]
 
 
 def _check_options(processing_resolution: int, gate_variant: str, threshold: float) -> None:

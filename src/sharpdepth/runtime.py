@@ -76,6 +76,29 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     return resolved
 
 
+def cpu_has_fast_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX-512-BF16 / AMX); else it is emulated
+    and much slower than float32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def fast_precision(device: torch.device) -> tuple[torch.dtype, torch.dtype]:
+    """``(compute dtype, weight storage dtype)`` of fast mode on ``device``.
+
+    CUDA and MPS: float16 for both. A CPU with native bfloat16: bfloat16 for both. Any
+    other CPU: float32 arithmetic (bfloat16 would be emulated, several times slower) with
+    the weights stored in bfloat16, which halves their memory.
+    """
+    if device.type in ("cuda", "mps"):
+        return torch.float16, torch.float16
+    if cpu_has_fast_bfloat16():
+        return torch.bfloat16, torch.bfloat16
+    return torch.float32, torch.bfloat16
+
+
 def make_generator(seed: int | None, device: torch.device | str = "cpu") -> torch.Generator:
     """A :class:`torch.Generator` on ``device``; seeded with ``seed`` or, if ``None``, randomly.
 

@@ -90,29 +90,140 @@ def tiny_scheduler() -> Any:
     )
 
 
-def tiny_text_encoder(hidden_size: int = 32, seed: int = 0) -> tuple[Any, Any]:
-    """A 2-layer ``CLIPTextModel`` and a ``CLIPTokenizer`` with a 40-token vocabulary."""
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+def tiny_clip_tokenizer() -> Any:
+    """A ``CLIPTokenizer`` with a 54-token character vocabulary (start 0, end 1)."""
+    from transformers import CLIPTokenizer
 
     chars = list("abcdefghijklmnopqrstuvwxyz")
     vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
     for c in chars:
         vocab[c] = len(vocab)
         vocab[c + "</w>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+
+
+def clip_text_encoder(
+    hidden_size: int,
+    layers: int,
+    heads: int,
+    intermediate_size: int,
+    vocab_size: int = 54,
+    seed: int = 0,
+) -> Any:
+    """A random-weight ``CLIPTextModel`` (start token 0, end token 1, 77 positions)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
     torch.manual_seed(seed)
     config = CLIPTextConfig(
-        vocab_size=len(vocab),
+        vocab_size=vocab_size,
         hidden_size=hidden_size,
-        intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
         max_position_embeddings=77,
+        hidden_act="gelu",
         bos_token_id=0,
         eos_token_id=1,
         pad_token_id=1,
     )
-    return CLIPTextModel(config).eval(), tokenizer
+    return CLIPTextModel(config).eval()
+
+
+def tiny_text_encoder(hidden_size: int = 32, seed: int = 0) -> tuple[Any, Any]:
+    """A 2-layer ``CLIPTextModel`` and a ``CLIPTokenizer`` with a 54-token vocabulary."""
+    encoder = clip_text_encoder(hidden_size, layers=2, heads=4, intermediate_size=37, seed=seed)
+    return encoder, tiny_clip_tokenizer()
+
+
+def sd2_unet(seed: int = 0) -> Any:
+    """A random-weight UNet of the SD-2 / Lotus-G / SharpDepth shape (865 M parameters).
+
+    SD-2 blocks (320, 640, 1280, 1280), 2 layers per block, linear-projection
+    transformers with 1024-wide cross-attention; 8 input channels and the 4-input class
+    projection of Lotus-G.
+    """
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    unet: Any = UNet2DConditionModel(
+        sample_size=96,
+        in_channels=8,
+        out_channels=4,
+        down_block_types=(
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "DownBlock2D",
+        ),
+        up_block_types=(
+            "UpBlock2D",
+            "CrossAttnUpBlock2D",
+            "CrossAttnUpBlock2D",
+            "CrossAttnUpBlock2D",
+        ),
+        block_out_channels=(320, 640, 1280, 1280),
+        layers_per_block=2,
+        attention_head_dim=(5, 10, 20, 20),
+        cross_attention_dim=1024,
+        use_linear_projection=True,
+        class_embed_type="projection",
+        projection_class_embeddings_input_dim=4,
+    )
+    return unet.eval()
+
+
+def sd2_vae(seed: int = 0) -> Any:
+    """A random-weight ``AutoencoderKL`` of the SD-2 shape (84 M parameters, 8x, 4 channels)."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(seed)
+    vae: Any = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=768,
+        scaling_factor=0.18215,
+    )
+    return vae.eval()
+
+
+def sd2_text_encoder(seed: int = 0) -> Any:
+    """A random-weight OpenCLIP-H text encoder shape (SD-2: 1024 wide, 23 layers, 340 M)."""
+    return clip_text_encoder(1024, layers=23, heads=16, intermediate_size=4096, seed=seed)
+
+
+def write_released_layout(
+    path: str | Path,
+    unet: Any,
+    vae: Any,
+    scheduler: Any,
+    text_encoder: Any,
+    tokenizer: Any,
+    class_name: str = "SharpDepthPipeline",
+) -> Path:
+    """Write components in the authors' released layout (``model_index.json`` + folders)."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(root / "unet")
+    vae.save_pretrained(root / "vae")
+    scheduler.save_pretrained(root / "scheduler")
+    text_encoder.save_pretrained(root / "text_encoder")
+    tokenizer.save_pretrained(root / "tokenizer")
+    index = {
+        "_class_name": class_name,
+        "_diffusers_version": "0.30.0",
+        "scheduler": ["diffusers", type(scheduler).__name__],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+    }
+    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    return root
 
 
 def write_tiny_checkpoint(
@@ -152,28 +263,14 @@ def write_tiny_checkpoint(
         scheduler = scheduler.__class__.from_config(
             scheduler.config, prediction_type="v_prediction"
         )
-    root.mkdir(parents=True, exist_ok=True)
-    unet.save_pretrained(root / "unet")
-    vae.save_pretrained(root / "vae")
-    scheduler.save_pretrained(root / "scheduler")
-    text_encoder.save_pretrained(root / "text_encoder")
-    tokenizer.save_pretrained(root / "tokenizer")
     class_name = {
         "released": "SharpDepthPipeline",
         "lotus": "LotusGPipeline",
         "marigold": "MarigoldDepthPipeline",
     }[layout]
-    index = {
-        "_class_name": class_name,
-        "_diffusers_version": "0.30.0",
-        "scheduler": ["diffusers", "DDIMScheduler"],
-        "text_encoder": ["transformers", "CLIPTextModel"],
-        "tokenizer": ["transformers", "CLIPTokenizer"],
-        "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"],
-    }
-    (root / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
-    return root
+    return write_released_layout(
+        root, unet, vae, scheduler, text_encoder, tokenizer, class_name=class_name
+    )
 
 
 class SmoothMetricModel(torch.nn.Module):

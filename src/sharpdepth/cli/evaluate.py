@@ -43,6 +43,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto")
     p.add_argument(
+        "--fast",
+        action="store_true",
+        help="fast mode: coarse depth encode and gate decode, low precision where the "
+        "device computes it natively (see the README's speed table); default: exact",
+    )
+    p.add_argument(
         "--use-intrinsics", action="store_true", help="give the benchmark's K to the metric model"
     )
     p.add_argument("--no-progress", action="store_true")
@@ -73,7 +79,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         pipe = SharpDepthPipeline.from_pretrained(
-            args.checkpoint, metric_model=args.metric_model, device=args.device, dtype=args.dtype
+            args.checkpoint,
+            metric_model=args.metric_model,
+            device=args.device,
+            dtype=args.dtype,
+            mode="fast" if args.fast else "exact",
         )
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)

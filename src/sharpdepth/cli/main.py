@@ -34,7 +34,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sharpdepth`` and its subcommands."""
-    from sharpdepth.cli import evaluate, nano, predict, synth, train
+    from sharpdepth.cli import bench, demo, evaluate, nano, predict, synth, train
 
     parser = argparse.ArgumentParser(
         prog="sharpdepth",
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_parser(sub)
     train.add_parser(sub)
     nano.add_parser(sub)
+    demo.add_parser(sub)
+    bench.add_parser(sub)
     models = sub.add_parser("models", help="list the named metric depth models")
     models.set_defaults(run=_run_models)
     return parser

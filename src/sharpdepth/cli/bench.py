@@ -1,0 +1,83 @@
+"""``sharpdepth bench``: per-stage times, throughput and peak memory of the inference modes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+LOGGER = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    """Register the ``bench`` subcommand."""
+    from sharpdepth.bench import MODES, SIZES
+
+    p = sub.add_parser(
+        "bench",
+        help="measure the speed and memory of the inference modes",
+        description=(
+            "Build random-weight models of the chosen size once (cached), then run the "
+            "pipeline on a real photo in each mode, each in its own process: released "
+            "(the cost structure of the authors' implementation), exact (default) and "
+            "fast. Prints per-stage medians, images/s, peak memory and the ratios against "
+            "released, in one run."
+        ),
+    )
+    p.add_argument("--size", choices=SIZES, default="nano", help="model shapes (default nano)")
+    p.add_argument(
+        "--processing-res", type=int, default=None, help="default: 768 for sd2, else 384"
+    )
+    p.add_argument("--image", type=Path, default=None, help="photo (default: skimage coffee)")
+    p.add_argument(
+        "--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES)
+    )
+    p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
+    p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
+    p.add_argument("--batch", type=int, default=1, help="copies of the photo per call")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
+    p.add_argument(
+        "--allocator",
+        choices=("system", "tuned"),
+        default="system",
+        help="tuned: glibc malloc keeps freed memory (exact and fast workers only)",
+    )
+    p.add_argument("--cache", type=Path, default=None, help="random-weight checkpoint cache")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``bench``. Exit code 0, or 2 on bad arguments / a failed worker."""
+    from sharpdepth.bench import BenchSettings, format_report, results_json, run_bench
+
+    res = args.processing_res or (768 if args.size == "sd2" else 384)
+    settings = BenchSettings(
+        size=args.size,
+        resolution=res,
+        image=args.image,
+        runs=args.runs,
+        warmup=args.warmup,
+        batch=args.batch,
+        threads=args.threads,
+        allocator=args.allocator,
+        seed=args.seed,
+    )
+    if args.cache is not None:
+        settings.cache = args.cache
+    if args.image is not None and not args.image.is_file():
+        LOGGER.error("no such image: %s", args.image)
+        return 2
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    try:
+        results = run_bench(settings, modes)
+    except (ValueError, RuntimeError) as exc:
+        LOGGER.error("%s", exc)
+        return 2
+    print(format_report(settings, results))
+    if args.json is not None:
+        args.json.write_text(json.dumps(results_json(settings, results), indent=2) + "\n")
+    return 0

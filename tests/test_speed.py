@@ -1,0 +1,178 @@
+"""Inference modes (exact, fast, released cost structure) and the stage profiler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from sharpdepth import SharpDepthPipeline
+from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
+from sharpdepth.testing import SmoothMetricModel
+
+RES = 64
+#: Fast mode against exact on tiny random weights: mean |relative depth difference|.
+FAST_TOLERANCE = 0.05
+
+
+def _pipe(root: Path, mode: str, **kwargs: Any) -> SharpDepthPipeline:
+    return SharpDepthPipeline.from_pretrained(
+        root,
+        metric_model=SmoothMetricModel(),
+        device="cpu",
+        processing_resolution=RES,
+        mode=mode,
+        **kwargs,
+    )
+
+
+def test_released_cost_structure_gives_the_exact_result(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    exact = _pipe(tiny_checkpoints["released"], "exact")
+    released = _pipe(tiny_checkpoints["released"], "released")
+    assert released.text_encoder is not None and exact.text_encoder is None
+    a, b = exact(photo, seed=3), released(photo, seed=3)
+    np.testing.assert_allclose(a.depth, b.depth, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.gate, b.gate, atol=1e-4)
+
+
+def test_released_mode_needs_a_text_encoder(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    with pytest.raises(Exception, match="text_encoder"):
+        _pipe(tiny_checkpoints["sharpdepth"], "released")
+
+
+def test_channels_last_is_the_same_result(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    a = _pipe(tiny_checkpoints["released"], "exact", channels_last=False)(photo, seed=0)
+    b = _pipe(tiny_checkpoints["released"], "exact", channels_last=True)(photo, seed=0)
+    np.testing.assert_allclose(a.depth, b.depth, rtol=1e-4, atol=1e-4)
+
+
+def test_fast_mode_stays_close_to_exact(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    exact = _pipe(tiny_checkpoints["released"], "exact")(photo, seed=0)
+    fast_pipe = _pipe(tiny_checkpoints["released"], "fast")
+    fast = fast_pipe(photo, seed=0)
+    assert fast.depth.shape == exact.depth.shape and np.isfinite(fast.depth).all()
+    rel = np.abs(fast.depth - exact.depth) / exact.depth
+    assert rel.mean() < FAST_TOLERANCE
+    assert not np.array_equal(fast.depth, exact.depth)  # it does take the cheaper path
+
+
+def test_fast_mode_batch_equals_single_calls(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    pipe = _pipe(tiny_checkpoints["released"], "fast")
+    other = photo[::-1].copy()
+    batch = pipe([photo, other], seed=5)
+    for i, img in enumerate((photo, other)):
+        single = pipe(img, seed=5)
+        np.testing.assert_allclose(batch.depth[i], single.depth[0], rtol=1e-4, atol=1e-4)
+
+
+def test_unknown_mode_is_a_clear_error(tiny_checkpoints: dict[str, Path]) -> None:
+    with pytest.raises(ValueError, match="mode must be one of"):
+        _pipe(tiny_checkpoints["released"], "turbo")
+
+
+def test_narrow_weight_storage_keeps_float32_arithmetic(
+    tiny_checkpoints: dict[str, Path],
+) -> None:
+    root = tiny_checkpoints["sharpdepth"]
+    ref = DiffusionDepthModel.from_pretrained(root)
+    model = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
+    model.prepare_inference(torch.float32, torch.bfloat16)
+    assert model.dtype == torch.float32
+    convs = [m for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(c.weight.dtype == torch.bfloat16 for c in convs)
+    x = torch.rand(1, 3, 32, 32)
+    d = torch.rand(1, 1, 32, 32) * 2 - 1
+    with torch.no_grad():
+        a = ref.decode_depth(ref.predict_x0(*ref.encode_image_and_depth(x, d)))
+        b = model.decode_depth(model.predict_x0(*model.encode_image_and_depth(x, d)))
+    assert b.dtype == torch.float32
+    assert all(c.weight.dtype == torch.bfloat16 for c in convs)  # narrowed back after use
+    assert (a - b).abs().max() < 0.05 * a.abs().max()
+
+
+def test_stage_timer_records_the_cost_structure(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    exact = _pipe(tiny_checkpoints["released"], "exact")
+    released = _pipe(tiny_checkpoints["released"], "released")
+    with StageTimer() as t_exact:
+        exact(photo, seed=0)
+    with StageTimer() as t_released:
+        released(photo, seed=0)
+    names_exact = [n for n, _ in t_exact.records]
+    names_released = [n for n, _ in t_released.records]
+    assert names_exact.count("unet") == 2 and names_exact.count("decode") == 2
+    assert names_exact.count("encode") == 1 and "text encoder" not in names_exact
+    assert names_released.count("encode") == 2 and names_released.count("text encoder") == 1
+    assert "metric model" in names_exact and "align" in names_exact
+    numbered = dict(t_exact.numbered())
+    assert {"unet 1", "unet 2", "decode 1", "decode 2", "encode"} <= set(numbered)
+    assert all(s >= 0 for _, s in t_exact.records)
+
+
+def test_stages_cost_nothing_without_a_timer_and_do_not_nest() -> None:
+    with stage("outside"):
+        pass
+    with StageTimer() as timer, stage("outer"), stage("inner"):
+        pass
+    assert [n for n, _ in timer.records] == ["outer"]
+    assert peak_rss_bytes() > 10 * 2**20
+
+
+def test_bench_command_measures_every_mode_in_one_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from sharpdepth.cli.main import main
+
+    out = tmp_path / "bench.json"
+    code = main(
+        [
+            "bench",
+            "--size",
+            "tiny",
+            "--processing-res",
+            "64",
+            "--runs",
+            "1",
+            "--warmup",
+            "0",
+            "--cache",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out),
+        ]
+    )
+    assert code == 0
+    table = capsys.readouterr().out
+    for row in ("unet 1", "decode 2", "text encoder", "speed-up vs released", "peak memory"):
+        assert row in table
+    report = json.loads(out.read_text())
+    assert [r["mode"] for r in report["results"]] == ["released", "exact", "fast"]
+    diffs = report["differences_vs_exact"]
+    assert diffs["exact"]["max_abs_m"] == 0.0
+    assert diffs["released"]["mean_rel"] < 1e-4  # same result, other cost structure
+    assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
+    assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
+
+
+def test_bench_rejects_unknown_modes(tmp_path: Path) -> None:
+    from sharpdepth.bench import BenchSettings, run_bench
+
+    with pytest.raises(ValueError, match="unknown modes"):
+        run_bench(BenchSettings(size="tiny", cache=tmp_path), ["turbo"])
