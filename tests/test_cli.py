@@ -269,3 +269,18 @@ def test_real_photo_end_to_end(
     depth = np.load(out / "coffee_depth.npy")
     assert depth.shape == (400, 600) and np.isfinite(depth).all()
     assert np.asarray(Image.open(out / "coffee_depth_color.png")).shape == (400, 600, 3)
+
+
+def test_fast_flag_selects_fast_mode(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, images: Path, tmp_path: Path
+) -> None:
+    exact_out, fast_out = tmp_path / "exact", tmp_path / "fast"
+    rgb = str(images / "rgb.png")
+    assert _run(rgb, *_common(tiny_checkpoints["released"], metric_dir, exact_out)) == 0
+    assert _run(rgb, *_common(tiny_checkpoints["released"], metric_dir, fast_out), "--fast") == 0
+    assert json.loads((exact_out / "rgb.json").read_text())["mode"] == "exact"
+    assert json.loads((fast_out / "rgb.json").read_text())["mode"] == "fast"
+    exact = np.load(exact_out / "rgb_depth.npy")
+    fast = np.load(fast_out / "rgb_depth.npy")
+    assert fast.shape == exact.shape and not np.array_equal(fast, exact)
+    assert (np.abs(fast - exact) / exact).mean() < 0.05

@@ -325,7 +325,10 @@ class SharpDepthPipeline:
             z_d = model.encode(d_n.repeat(1, 3, 1, 1))
         else:
             z_i, z_d = model.encode_image_and_depth(
-                rgb_pad, d_n, depth_factor=self.mode.depth_encode_factor
+                rgb_pad,
+                d_n,
+                depth_factor=self.mode.depth_encode_factor,
+                batched=device.type != "cpu",  # on CPUs two calls: as fast, less memory
             )  # [B, C, h'/f, w'/f] each
 
         # Noise, per image in the documented order: eps (prior pass), then eps' (gate).

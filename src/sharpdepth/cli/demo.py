@@ -60,6 +60,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
     p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
     p.add_argument(
+        "--fast", action="store_true", help="fast inference mode (see `sharpdepth predict --fast`)"
+    )
+    p.add_argument(
         "--host",
         default=DEFAULT_HOST,
         help=f"address to bind (default {DEFAULT_HOST}: this machine only; 0.0.0.0 serves "
@@ -109,14 +112,20 @@ def run(args: argparse.Namespace) -> int:
         if args.processing_res is not None:
             options["processing_resolution"] = args.processing_res
         pipe = SharpDepthPipeline.from_pretrained(
-            checkpoint, metric_model=metric_model, device=args.device, dtype=args.dtype, **options
+            checkpoint,
+            metric_model=metric_model,
+            device=args.device,
+            dtype=args.dtype,
+            mode="fast" if args.fast else "exact",
+            **options,
         )
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)
         return 2
     model_info = (
         f"Models: sharpener `{checkpoint}`, metric model `{pipe.metric_model.name}`, "
-        f"processing resolution {pipe.processing_resolution} px, seed {args.seed}."
+        f"processing resolution {pipe.processing_resolution} px, {pipe.mode.name} mode, "
+        f"seed {args.seed}."
     )
     out_root = Path(tempfile.mkdtemp(prefix="sharpdepth-demo-"))
     runner = DemoRunner(
