@@ -38,6 +38,7 @@ class FakePipe:
 
     metric_model = SimpleNamespace(name="fake-metric")
     processing_resolution = 64
+    mode = SimpleNamespace(name="exact")
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []

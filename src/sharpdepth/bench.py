@@ -184,7 +184,7 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
     import torch
 
     from sharpdepth import io
-    from sharpdepth.export import ImagePrediction, choose_intrinsics, write_prediction
+    from sharpdepth.export import prediction_of, write_prediction
     from sharpdepth.pipeline import SharpDepthPipeline
     from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 
@@ -209,18 +209,7 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
         out = pipe([item.rgb for item in loaded], seed=int(spec["seed"]))
         with stage("write outputs"):
             for i, item in enumerate(loaded):
-                h, w = item.rgb.shape[:2]
-                k, source = choose_intrinsics(h, w, model=None, exif_focal_px=item.exif_focal_px)
-                pred = ImagePrediction(
-                    rgb=item.rgb,
-                    depth=out.depth[i],
-                    metric_depth=out.metric_depth[i],
-                    gate=out.gate[i],
-                    scale=float(out.scale[i]),
-                    shift=float(out.shift[i]),
-                    intrinsics=k,
-                    intrinsics_source=source,
-                )
+                pred = prediction_of(out, i, item.rgb, exif_focal_px=item.exif_focal_px)
                 write_prediction(out_dir, f"{spec['mode']}_{i}", pred, ply=True)
         return out
 

@@ -59,6 +59,43 @@ class ImagePrediction:
     intrinsics_source: str
 
 
+def prediction_of(
+    out: Any,
+    index: int,
+    rgb: np.ndarray,
+    user_intrinsics: np.ndarray | None = None,
+    exif_focal_px: float | None = None,
+) -> ImagePrediction:
+    """Image ``index`` of a numpy :class:`~sharpdepth.pipeline.SharpDepthOutput`, with the
+    intrinsics chosen by :func:`choose_intrinsics` (user, metric model, EXIF, default FOV).
+
+    Args:
+        out: the pipeline's output (``output_type="np"``).
+        index: which image of the batch.
+        rgb: ``[H, W, 3]`` float32 in ``[0, 1]``, the input image.
+        user_intrinsics: ``[3, 3]`` known intrinsics in input pixels, or ``None``.
+        exif_focal_px: the image's EXIF focal length in pixels, or ``None``.
+    """
+    h, w = rgb.shape[:2]
+    k, source = choose_intrinsics(
+        h,
+        w,
+        user=user_intrinsics,
+        model=None if out.intrinsics is None else out.intrinsics[index],
+        exif_focal_px=exif_focal_px,
+    )
+    return ImagePrediction(
+        rgb=rgb,
+        depth=np.asarray(out.depth[index], dtype=np.float32),
+        metric_depth=np.asarray(out.metric_depth[index], dtype=np.float32),
+        gate=np.asarray(out.gate[index], dtype=np.float32),
+        scale=float(out.scale[index]),
+        shift=float(out.shift[index]),
+        intrinsics=k,
+        intrinsics_source=source,
+    )
+
+
 def choose_intrinsics(
     height: int,
     width: int,

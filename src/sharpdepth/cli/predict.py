@@ -452,7 +452,7 @@ def _predict_group(
     ``failures`` with a one-line message.
     """
     from sharpdepth.errors import SharpDepthError
-    from sharpdepth.export import ImagePrediction, choose_intrinsics
+    from sharpdepth.export import prediction_of
 
     h, w = group[0].rgb.shape[:2]
     user_k = _user_intrinsics(args, h, w)
@@ -477,28 +477,13 @@ def _predict_group(
         return [(group[0], None)]
     results = []
     for i, item in enumerate(group):
-        k, source = choose_intrinsics(
-            h,
-            w,
-            user=user_k,
-            model=None if out.intrinsics is None else out.intrinsics[i],
-            exif_focal_px=item.exif_focal_px,
-        )
-        if source in ("exif", "default_fov"):
-            LOGGER.info("%s: intrinsics from %s (fx = %.1f px)", item.path, source, k[0, 0])
-        results.append(
-            (
-                item,
-                ImagePrediction(
-                    rgb=item.rgb,
-                    depth=out.depth[i],
-                    metric_depth=out.metric_depth[i],
-                    gate=out.gate[i],
-                    scale=float(out.scale[i]),
-                    shift=float(out.shift[i]),
-                    intrinsics=k,
-                    intrinsics_source=source,
-                ),
+        pred = prediction_of(out, i, item.rgb, user_k, item.exif_focal_px)
+        if pred.intrinsics_source in ("exif", "default_fov"):
+            LOGGER.info(
+                "%s: intrinsics from %s (fx = %.1f px)",
+                item.path,
+                pred.intrinsics_source,
+                pred.intrinsics[0, 0],
             )
-        )
+        results.append((item, pred))
     return results

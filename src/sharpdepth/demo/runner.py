@@ -29,7 +29,7 @@ from sharpdepth.demo import visuals
 from sharpdepth.demo.glb import save_glb
 from sharpdepth.demo.limits import DemoLimits
 from sharpdepth.errors import ImageReadError, SharpDepthError
-from sharpdepth.export import ImagePrediction, choose_intrinsics, write_prediction
+from sharpdepth.export import ImagePrediction, prediction_of, write_prediction
 from sharpdepth.image_ops import processing_size, resize
 
 LOGGER = logging.getLogger(__name__)
@@ -368,23 +368,7 @@ class DemoRunner:
                 upload.rgb, intrinsics=user_k, seed=self.seed, allow_constant_metric_depth=False
             )
         seconds = time.perf_counter() - start
-        k, source = choose_intrinsics(
-            h,
-            w,
-            user=user_k,
-            model=None if out.intrinsics is None else out.intrinsics[0],
-            exif_focal_px=upload.exif_focal_px,
-        )
-        pred = ImagePrediction(
-            rgb=upload.rgb,
-            depth=np.asarray(out.depth[0], dtype=np.float32),
-            metric_depth=np.asarray(out.metric_depth[0], dtype=np.float32),
-            gate=np.asarray(out.gate[0], dtype=np.float32),
-            scale=float(out.scale[0]),
-            shift=float(out.shift[0]),
-            intrinsics=k,
-            intrinsics_source=source,
-        )
+        pred = prediction_of(out, 0, upload.rgb, user_k, upload.exif_focal_px)
         threshold = float(getattr(out, "confidence_threshold", 0.5))
 
         report(0.6, "Writing the depth .npy, 16-bit PNG and PLY files")
@@ -411,7 +395,11 @@ class DemoRunner:
         glbs = {}
         for kind, depth in (("metric", pred.metric_depth), ("sharpdepth", pred.depth)):
             points, point_colors = view_point_cloud(
-                depth, k, colors, drop_edges=drop_edges, max_points=self.limits.max_points
+                depth,
+                pred.intrinsics,
+                colors,
+                drop_edges=drop_edges,
+                max_points=self.limits.max_points,
             )
             glbs[kind] = save_glb(folder / f"{upload.name}_{kind}.glb", points, point_colors, kind)
 
