@@ -395,7 +395,7 @@ class DiffusionDepthModel(torch.nn.Module):
         b = image.shape[0]
         f = self.downsampling_factor
         h, w = depth_norm.shape[-2:]
-        exact_depth = depth_factor == 1 or h % (f * depth_factor) or w % (f * depth_factor)
+        exact_depth = depth_factor == 1 or bool(h % (f * depth_factor) or w % (f * depth_factor))
         if exact_depth and batched:
             latents = self.encode(torch.cat([image * 2.0 - 1.0, depth_norm.repeat(1, 3, 1, 1)]))
             return latents[:b], latents[b:]
@@ -609,23 +609,24 @@ def _store_weights_narrow(
     ``storage_dtype`` to keep the peak memory low).
     """
     heavy = (torch.nn.Conv2d, torch.nn.Linear)
-    stored: dict[int, list[tuple[torch.nn.Parameter, torch.Tensor]]] = {}
+    held: dict[int, list[torch.Tensor]] = {}  # narrow weights of the layers running now
 
     def widen(module: torch.nn.Module, args: Any) -> None:
-        for param, narrow in stored[id(module)]:
-            param.data = narrow.to(compute_dtype)
+        params = list(module.parameters(recurse=False))
+        held[id(module)] = [param.data for param in params]
+        for param in params:
+            param.data = param.data.to(compute_dtype)
 
     def narrow_again(module: torch.nn.Module, args: Any, output: Any) -> None:
-        for param, narrow in stored[id(module)]:
-            param.data = narrow
+        narrow = held.pop(id(module))
+        for param, data in zip(module.parameters(recurse=False), narrow, strict=True):
+            param.data = data
 
     for module in net.modules():
         params = list(module.parameters(recurse=False))
         if isinstance(module, heavy):
-            stored[id(module)] = []
             for param in params:
                 param.data = param.data.to(storage_dtype)
-                stored[id(module)].append((param, param.data))
             module.register_forward_pre_hook(widen)
             module.register_forward_hook(narrow_again)
         else:

@@ -124,7 +124,8 @@ class SharpDepthPipeline:
         gate_variant: ``"released"`` (default) or ``"paper"``, see METHOD.md step 7.
         confidence_threshold: pixels with gate ``e`` below it are used for metric
             recovery (step 9).
-        mode: ``"exact"`` (default) or ``"fast"``, see :data:`INFERENCE_MODES`.
+        mode: ``"exact"`` (default), ``"fast"`` or ``"released"``, see
+            :data:`INFERENCE_MODES`.
     """
 
     def __init__(
@@ -179,7 +180,7 @@ class SharpDepthPipeline:
             revision: Hub revision.
             mode: ``"exact"``, ``"fast"`` or ``"released"`` (see :data:`INFERENCE_MODES`;
                 released needs a checkpoint with ``text_encoder/`` and ``tokenizer/``).
-            channels_last: NHWC layout for the networks (default: on the CPU, where it
+            channels_last: NHWC layout for the autoencoder (default: on the CPU, where it
                 is faster, except in released mode; the same result to float rounding).
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
@@ -189,6 +190,8 @@ class SharpDepthPipeline:
         if inference_mode.name == "fast" and (dtype is None or dtype == "auto"):
             torch_dtype, storage_dtype = fast_precision(dev)
         elif inference_mode.released_costs:
+            if dtype not in (None, "auto") and resolve_dtype(dtype, dev) != torch.float32:
+                raise ValueError("released mode reproduces the release's float32 costs: dtype")
             torch_dtype = torch.float32
         else:
             torch_dtype = resolve_dtype(dtype, dev)
