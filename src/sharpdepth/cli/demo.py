@@ -19,7 +19,7 @@ LOGGER = logging.getLogger(__name__)
 
 def add_parser(sub: Any) -> None:
     """Register the ``demo`` subcommand."""
-    from sharpdepth.cli.predict import PUBLISHED_ENV, PUBLISHED_METRIC_MODEL
+    from sharpdepth.cli.models import add_model_options
     from sharpdepth.demo.limits import DEFAULT_HOST, DemoLimits
 
     limits = DemoLimits()
@@ -33,23 +33,7 @@ def add_parser(sub: Any) -> None:
             'pip install "sharpdepth[demo]".'
         ),
     )
-    models = p.add_mutually_exclusive_group()
-    models.add_argument(
-        "--checkpoint",
-        default=None,
-        help="sharpener checkpoint: folder or Hub id; default: the bundled nano family",
-    )
-    models.add_argument(
-        "--published",
-        action="store_true",
-        help=f"the paper's models: the authors' checkpoint (${PUBLISHED_ENV}) with "
-        f"{PUBLISHED_METRIC_MODEL}",
-    )
-    p.add_argument(
-        "--metric-model",
-        default=None,
-        help="metric depth model (as for predict; default: the checkpoint's)",
-    )
+    add_model_options(p)
     p.add_argument(
         "--processing-res",
         type=int,
@@ -57,11 +41,6 @@ def add_parser(sub: Any) -> None:
         help="longer side for the networks (default: the checkpoint's; 0 = native)",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
-    p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    p.add_argument(
-        "--fast", action="store_true", help="fast inference mode (see `sharpdepth predict --fast`)"
-    )
     p.add_argument(
         "--host",
         default=DEFAULT_HOST,
@@ -93,12 +72,11 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``demo`` until interrupted. Exit code 0, or 2 on a setup error."""
-    from sharpdepth.cli.predict import _choose_models
+    from sharpdepth.cli.models import load_pipeline
     from sharpdepth.demo.app import build_app, launch_app, require_gradio
     from sharpdepth.demo.limits import DemoLimits
     from sharpdepth.demo.runner import DemoRunner
     from sharpdepth.errors import SharpDepthError
-    from sharpdepth.pipeline import SharpDepthPipeline
 
     try:
         require_gradio()
@@ -107,18 +85,10 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.error("%s", exc)
         return 2
     try:
-        checkpoint, metric_model = _choose_models(args)
         options: dict[str, Any] = {}
         if args.processing_res is not None:
             options["processing_resolution"] = args.processing_res
-        pipe = SharpDepthPipeline.from_pretrained(
-            checkpoint,
-            metric_model=metric_model,
-            device=args.device,
-            dtype=args.dtype,
-            mode="fast" if args.fast else "exact",
-            **options,
-        )
+        pipe, checkpoint = load_pipeline(args, **options)
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)
         return 2

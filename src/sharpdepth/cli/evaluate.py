@@ -11,6 +11,8 @@ LOGGER = logging.getLogger(__name__)
 
 def add_parser(sub: Any) -> None:
     """Register the ``eval`` subcommand."""
+    from sharpdepth.cli.models import add_model_options
+
     p = sub.add_parser(
         "eval",
         help="evaluate on a benchmark (metric accuracy and depth-edge accuracy)",
@@ -27,27 +29,12 @@ def add_parser(sub: Any) -> None:
         "--data-root", default=None, help="dataset folder (else its environment variable)"
     )
     p.add_argument("--split", default=None, help="benchmark split (e.g. test, zeroshot for synth)")
-    p.add_argument(
-        "--checkpoint",
-        default="nano",
-        help="sharpener checkpoint (folder or Hub id; default: the bundled nano family)",
-    )
-    p.add_argument(
-        "--metric-model", default=None, help="metric depth model (see `sharpdepth models`)"
-    )
+    add_model_options(p)
     p.add_argument("--model", default="all", help="methods: all, or a comma-separated list")
     p.add_argument("-o", "--output", default=None, help="output folder for the tables")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N samples")
     p.add_argument("--processing-res", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="fast mode: coarse depth encode and gate decode, low precision where the "
-        "device computes it natively (see the README's speed table); default: exact",
-    )
     p.add_argument(
         "--use-intrinsics", action="store_true", help="give the benchmark's K to the metric model"
     )
@@ -58,9 +45,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``eval``: exit code 0 on success, 2 on setup errors."""
     from sharpdepth.benchmarks import list_benchmarks, load_benchmark
+    from sharpdepth.cli.models import load_pipeline
     from sharpdepth.errors import SharpDepthError
     from sharpdepth.evaluation import evaluate, resolve_methods
-    from sharpdepth.pipeline import SharpDepthPipeline
 
     if args.list:
         for name in list_benchmarks():
@@ -78,13 +65,7 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.error("%s", exc)
         return 2
     try:
-        pipe = SharpDepthPipeline.from_pretrained(
-            args.checkpoint,
-            metric_model=args.metric_model,
-            device=args.device,
-            dtype=args.dtype,
-            mode="fast" if args.fast else "exact",
-        )
+        pipe, _ = load_pipeline(args)
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)
         return 2

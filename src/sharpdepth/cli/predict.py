@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from sharpdepth.cli.models import add_model_options, load_pipeline
 from sharpdepth.parallel import (
     OrderedExecutor,
     Prefetcher,
@@ -33,12 +34,6 @@ LOGGER = logging.getLogger(__name__)
 
 #: Output folder when ``-o`` is not given (relative to the working directory).
 DEFAULT_OUTPUT = Path("sharpdepth-output")
-#: Where the authors' README puts their released checkpoint; ``--published`` looks there.
-PUBLISHED_FOLDER = "checkpoints/sharpdepth"
-#: Environment variable naming another folder for the authors' checkpoint.
-PUBLISHED_ENV = "SHARPDEPTH_PUBLISHED_CHECKPOINT"
-#: The paper's metric model f_D.
-PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 #: Default ``--io-workers``: threads writing outputs in the background.
 DEFAULT_IO_WORKERS = 2
 #: Chunks of ``--batch-size`` images decoded ahead of the one computing.
@@ -64,27 +59,7 @@ def add_parser(sub: Any) -> None:
         default=DEFAULT_OUTPUT,
         help=f"output folder (default ./{DEFAULT_OUTPUT})",
     )
-    models = p.add_mutually_exclusive_group()
-    models.add_argument(
-        "--checkpoint",
-        default=None,
-        help="sharpener checkpoint: folder or Hugging Face Hub id (SharpDepth or Lotus-G "
-        "layout); default: the bundled nano family ('nano'), which runs offline",
-    )
-    models.add_argument(
-        "--published",
-        action="store_true",
-        help="use the paper's large models instead of the bundled nano family: the authors' "
-        f"SharpDepth checkpoint (folder in ${PUBLISHED_ENV}, default ./{PUBLISHED_FOLDER}, "
-        f"where their README puts it) with {PUBLISHED_METRIC_MODEL} as the metric model",
-    )
-    p.add_argument(
-        "--metric-model",
-        default=None,
-        help="metric depth model: a registry name, hf:<id or folder>, "
-        "unidepth:<id>, a folder, or module:attribute / file.py:attribute of your own model "
-        "(default: the one recorded in the checkpoint; `sharpdepth models` lists the names)",
-    )
+    add_model_options(p)
     p.add_argument(
         "--processing-res",
         type=int,
@@ -99,16 +74,6 @@ def add_parser(sub: Any) -> None:
         help="gate threshold for metric recovery (default 0.5)",
     )
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0: reproducible)")
-    p.add_argument(
-        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
-    )
-    p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    p.add_argument(
-        "--fast",
-        action="store_true",
-        help="fast mode: coarse depth encode and gate decode, low precision where the "
-        "device computes it natively (see the README's speed table); default: exact",
-    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -150,27 +115,6 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
-
-
-def _choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
-    """(checkpoint, metric model) from ``--checkpoint`` / ``--published`` / ``--metric-model``.
-
-    Raises:
-        CheckpointError: ``--published`` without the authors' checkpoint folder.
-    """
-    from sharpdepth.errors import CheckpointError
-    from sharpdepth.nano import NANO_CHECKPOINT
-
-    if not args.published:
-        return args.checkpoint or NANO_CHECKPOINT, args.metric_model
-    folder = Path(os.environ.get(PUBLISHED_ENV, PUBLISHED_FOLDER)).expanduser()
-    if not folder.is_dir():
-        raise CheckpointError(
-            f"--published needs the authors' SharpDepth checkpoint in {folder} (download it "
-            "from their repository Qualcomm-AI-research/SharpDepth and put it there, or set "
-            f"${PUBLISHED_ENV}); or pass --checkpoint FOLDER_OR_HUB_ID, e.g. a Lotus-G id"
-        )
-    return str(folder), args.metric_model or PUBLISHED_METRIC_MODEL
 
 
 def _check_output_folder(folder: Path) -> None:
@@ -231,7 +175,6 @@ def run(args: argparse.Namespace) -> int:
 
     from sharpdepth.errors import SharpDepthError
     from sharpdepth.export import output_paths
-    from sharpdepth.pipeline import SharpDepthPipeline
 
     if not LOGGER.isEnabledFor(logging.DEBUG):
         import diffusers
@@ -273,15 +216,7 @@ def run(args: argparse.Namespace) -> int:
         ):
             if value is not None:
                 options[key] = value
-        checkpoint, metric_model = _choose_models(args)
-        pipe = SharpDepthPipeline.from_pretrained(
-            checkpoint,
-            metric_model=metric_model,
-            device=device,
-            dtype=args.dtype,
-            mode="fast" if args.fast else "exact",
-            **options,
-        )
+        pipe, checkpoint = load_pipeline(args, device=device, **options)
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
         LOGGER.error("cannot load the models: %s", exc)
         return 2

@@ -1,0 +1,99 @@
+"""Model options shared by ``predict``, ``demo`` and ``eval``: which sharpener and metric
+model, on which device, in which precision and inference mode."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+#: Where the authors' README puts their released checkpoint (no Hub id published yet).
+PUBLISHED_FOLDER = "checkpoints/sharpdepth"
+#: Environment variable naming that folder instead.
+PUBLISHED_ENV = "SHARPDEPTH_PUBLISHED_CHECKPOINT"
+#: The paper's metric model f_D.
+PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``
+    and ``--fast`` to ``p``."""
+    models = p.add_mutually_exclusive_group()
+    models.add_argument(
+        "--checkpoint",
+        default=None,
+        help="sharpener checkpoint: folder or Hugging Face Hub id (SharpDepth or Lotus-G "
+        "layout); default: the bundled nano family ('nano'), which runs offline",
+    )
+    models.add_argument(
+        "--published",
+        action="store_true",
+        help="use the paper's large models instead of the bundled nano family: the authors' "
+        f"SharpDepth checkpoint (folder in ${PUBLISHED_ENV}, default ./{PUBLISHED_FOLDER}, "
+        f"where their README puts it) with {PUBLISHED_METRIC_MODEL} as the metric model",
+    )
+    p.add_argument(
+        "--metric-model",
+        default=None,
+        help="metric depth model: a registry name, hf:<id or folder>, "
+        "unidepth:<id>, a folder, or module:attribute / file.py:attribute of your own model "
+        "(default: the one recorded in the checkpoint; `sharpdepth models` lists the names)",
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+    )
+    p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="fast mode: coarse depth encode and gate decode, low precision where the "
+        "device computes it natively (see the README's speed table); default: exact",
+    )
+
+
+def choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
+    """(checkpoint, metric model) from ``--checkpoint`` / ``--published`` / ``--metric-model``.
+
+    Raises:
+        CheckpointError: ``--published`` without the authors' checkpoint folder.
+    """
+    from sharpdepth.errors import CheckpointError
+    from sharpdepth.nano import NANO_CHECKPOINT
+
+    if not args.published:
+        return args.checkpoint or NANO_CHECKPOINT, args.metric_model
+    folder = Path(os.environ.get(PUBLISHED_ENV, PUBLISHED_FOLDER)).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"--published needs the authors' SharpDepth checkpoint in {folder} (download it "
+            "from their repository Qualcomm-AI-research/SharpDepth and put it there, or set "
+            f"${PUBLISHED_ENV}); or pass --checkpoint FOLDER_OR_HUB_ID, e.g. a Lotus-G id"
+        )
+    return str(folder), args.metric_model or PUBLISHED_METRIC_MODEL
+
+
+def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) -> tuple[Any, str]:
+    """The :class:`~sharpdepth.pipeline.SharpDepthPipeline` the model options ask for, and
+    the checkpoint it was loaded from.
+
+    Args:
+        args: parsed :func:`add_model_options` options.
+        device: overrides ``args.device`` (e.g. one GPU per process).
+        **options: pipeline options (``processing_resolution``, ...).
+
+    Raises:
+        SharpDepthError, ValueError, OSError, ImportError: the models cannot be loaded.
+    """
+    from sharpdepth.pipeline import SharpDepthPipeline
+
+    checkpoint, metric_model = choose_models(args)
+    pipe = SharpDepthPipeline.from_pretrained(
+        checkpoint,
+        metric_model=metric_model,
+        device=args.device if device is None else device,
+        dtype=args.dtype,
+        mode="fast" if args.fast else "exact",
+        **options,
+    )
+    return pipe, checkpoint
