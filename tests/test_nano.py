@@ -265,3 +265,32 @@ def test_published_flag_explains_where_the_checkpoint_goes(
     assert main(["predict", "--no-progress", "--published", str(photo)]) == 2
     err = capsys.readouterr().err
     assert "checkpoints/sharpdepth" in err and "SHARPDEPTH_PUBLISHED_CHECKPOINT" in err
+
+
+def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Path) -> None:
+    from sharpdepth.nano import bundled_dir
+    from sharpdepth.nano.recipes import decoded_depth_loss
+
+    out = tmp_path / "prior"
+    opts = _options(tiny_data, out, inputs={"vae": bundled_dir("vae")}, edge_weight=1.0)
+    final = train_prior(opts)
+    assert json.loads((final / "training.json").read_text())["edge_weight"] == 1.0
+    logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert "decoded" in logs[-1] and logs[-1]["decoded"] > 0
+    cache = out / "latents.pt"
+    assert cache.is_file()
+    stamp = cache.stat().st_mtime_ns
+    more = _options(tiny_data, out, inputs={"vae": bundled_dir("vae")}, edge_weight=1.0)
+    more.steps = 3
+    train_prior(more)
+    assert cache.stat().st_mtime_ns == stamp  # reused, not encoded again
+
+    # the loss reaches the predicted latent through the frozen decoder
+    from sharpdepth.diffusion import DiffusionDepthModel
+
+    model = DiffusionDepthModel.from_pretrained(bundled_dir("prior"))
+    x0 = torch.randn(2, 4, 4, 6, requires_grad=True)
+    dense = torch.rand(2, 1, 32, 48) * 2 - 1
+    loss = decoded_depth_loss(model, x0, dense, crop=3, rng=np.random.default_rng(0))
+    loss.backward()
+    assert x0.grad is not None and x0.grad.abs().sum() > 0
