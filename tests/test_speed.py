@@ -157,9 +157,12 @@ def test_bench_command_measures_every_mode_in_one_run(
             str(tmp_path / "cache"),
             "--json",
             str(out),
+            "--keep-outputs",
+            str(tmp_path / "outputs"),
         ]
     )
     assert code == 0
+    assert (tmp_path / "outputs" / "fast" / "fast_0_depth.npy").is_file()
     table = capsys.readouterr().out
     for row in ("unet 1", "decode 2", "text encoder", "speed-up vs released", "peak memory"):
         assert row in table
@@ -176,7 +179,7 @@ def test_bench_rejects_unknown_modes(tmp_path: Path) -> None:
     from sharpdepth.bench import BenchSettings, run_bench
 
     with pytest.raises(ValueError, match="unknown modes"):
-        run_bench(BenchSettings(size="tiny", cache=tmp_path), ["turbo"])
+        run_bench(BenchSettings(size="tiny", cache=tmp_path), tmp_path / "work", ["turbo"])
 
 
 def test_narrow_storage_keeps_the_channels_last_layout(tiny_checkpoints: dict[str, Path]) -> None:

@@ -282,18 +282,24 @@ def run_mode(settings: BenchSettings, mode: str, checkpoint: Path, work: Path) -
     return ModeResult(**json.loads(result_file.read_text()))
 
 
-def run_bench(settings: BenchSettings, modes: Sequence[str] = MODES) -> list[ModeResult]:
-    """Build (or reuse) the checkpoint and measure each mode in its own process."""
+def run_bench(
+    settings: BenchSettings, work: Path, modes: Sequence[str] = MODES
+) -> list[ModeResult]:
+    """Build (or reuse) the checkpoint and measure each mode in its own process.
+
+    Args:
+        settings: what to measure.
+        work: folder for the workers' outputs (each mode's files in ``work / mode``).
+        modes: which modes, in order.
+    """
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise ValueError(f"unknown modes {unknown}; choose from {MODES}")
     if settings.runs < 1 or settings.warmup < 0 or settings.batch < 1:
         raise ValueError("runs and batch must be at least 1, warmup at least 0")
     checkpoint = build_checkpoint(settings.size, settings.cache, settings.seed)
-    work = Path(tempfile.mkdtemp(prefix="sharpdepth-bench-"))
-    results = [run_mode(settings, mode, checkpoint, work) for mode in modes]
-    LOGGER.info("bench outputs in %s", work)
-    return results
+    work.mkdir(parents=True, exist_ok=True)
+    return [run_mode(settings, mode, checkpoint, work) for mode in modes]
 
 
 # --------------------------------------------------------------------------------------

@@ -39,7 +39,9 @@ class StageTimer:
 
     records: list[tuple[str, float]] = field(default_factory=list)
     synchronize: bool = field(default_factory=torch.cuda.is_available)
-    _token: contextvars.Token[StageTimer | None] | None = None
+    _token: contextvars.Token[StageTimer | None] | None = field(
+        default=None, init=False, repr=False
+    )
 
     def __enter__(self) -> StageTimer:
         self._token = _ACTIVE.set(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--cache", type=Path, default=None, help="random-weight checkpoint cache")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument(
+        "--keep-outputs",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="keep each mode's output files here (default: a temporary folder, deleted)",
+    )
     p.set_defaults(run=run)
 
 
@@ -72,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.error("no such image: %s", args.image)
         return 2
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    try:
-        results = run_bench(settings, modes)
-    except (ValueError, RuntimeError) as exc:
-        LOGGER.error("%s", exc)
-        return 2
-    print(format_report(settings, results))
-    if args.json is not None:
-        args.json.write_text(json.dumps(results_json(settings, results), indent=2) + "\n")
+    with tempfile.TemporaryDirectory(prefix="sharpdepth-bench-") as tmp:
+        work = args.keep_outputs or Path(tmp)
+        try:
+            results = run_bench(settings, work, modes)
+        except (ValueError, RuntimeError) as exc:
+            LOGGER.error("%s", exc)
+            return 2
+        print(format_report(settings, results))
+        if args.json is not None:
+            args.json.write_text(json.dumps(results_json(settings, results), indent=2) + "\n")
     return 0
