@@ -195,6 +195,12 @@ def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
     )
     config = read_checkpoint_config(sharp)
     assert config["metric_model"] == "nano" and config["family"] == "nano"
+    assert config["processing_resolution"] == 384 and config["trained_steps"] == 2
+    from safetensors import safe_open
+
+    with safe_open(str(sharp / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as f:
+        names = list(f.keys())
+        assert {f.get_tensor(k).dtype for k in names} == {torch.float16}  # shipped in fp16
     assert json.loads((sharp / "training.json").read_text())["steps"] == 2
     pipe = SharpDepthPipeline.from_pretrained(sharp, metric_model=str(metric), device="cpu")
     out = pipe(np.random.default_rng(0).random((40, 56, 3)).astype(np.float32), seed=0)

@@ -598,17 +598,15 @@ def train_sharpdepth(options: RecipeOptions, overrides: list[str] | None = None)
     trainer.fit()
     seconds = _previous_seconds(options.output) + time.perf_counter() - start
     (options.output / "seconds.json").write_text(json.dumps({"seconds": seconds}) + "\n")
-    final = trainer.save_final()
-    # ship in float16 and point at the bundled metric model by name
-    from sharpdepth.diffusion import DiffusionDepthModel, read_checkpoint_config
-
-    extra = read_checkpoint_config(final)
-    extra.pop("prediction_type", None)
-    extra["metric_model"] = "nano"
-    extra["family"] = "nano"
-    extra["processing_resolution"] = NANO_PROCESSING_RESOLUTION
-    sharpener = DiffusionDepthModel.from_pretrained(final).half()
-    sharpener.save_pretrained(final, extra_config=extra)
+    # shipped in float16, pointing at the bundled metric model by name
+    final = trainer.save_final(
+        dtype=torch.float16,
+        extra_config={
+            "metric_model": "nano",
+            "family": "nano",
+            "processing_resolution": NANO_PROCESSING_RESOLUTION,
+        },
+    )
     loop = LoopConfig(steps=config.optim.max_steps, lr=config.optim.lr, seed=options.seed)
     LOGGER.info("sharpdepth: steps %d..%d in %.0f s", start_step, trainer.step, seconds)
     _write_training_info(

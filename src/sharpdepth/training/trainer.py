@@ -529,27 +529,38 @@ class Trainer:
         LOGGER.info("resumed from %s at step %d", folder, self.step)
         return True
 
-    def save_final(self) -> Path:
-        """Save the EMA sharpener as a folder :class:`~sharpdepth.SharpDepthPipeline` loads."""
+    def save_final(
+        self,
+        dtype: torch.dtype | None = None,
+        extra_config: dict[str, Any] | None = None,
+    ) -> Path:
+        """Save the EMA sharpener as a folder :class:`~sharpdepth.SharpDepthPipeline` loads.
+
+        Args:
+            dtype: weight dtype of the saved UNet and autoencoder (default: as trained).
+            extra_config: entries added to (or replacing) ``sharpdepth_config.json``'s
+                metric model, gate variant and trained steps.
+        """
         folder = self.output_dir / "final"
         if self.accelerator.is_main_process:
             model = self.model
             sharpener = DiffusionDepthModel(
                 copy.deepcopy(self.ema),
-                model.vae,
+                copy.deepcopy(model.vae) if dtype is not None else model.vae,
                 model.scheduler,
                 model.prompt_embeds.cpu(),
                 model.prediction_type,
             )
+            if dtype is not None:
+                sharpener.to(dtype)
             metric = self.config.model.metric_model or None
-            sharpener.save_pretrained(
-                folder,
-                extra_config={
-                    "metric_model": metric if isinstance(metric, str) else None,
-                    "gate_variant": self.config.method.gate_variant,
-                    "trained_steps": self.step,
-                },
-            )
+            config = {
+                "metric_model": metric if isinstance(metric, str) else None,
+                "gate_variant": self.config.method.gate_variant,
+                "trained_steps": self.step,
+                **(extra_config or {}),
+            }
+            sharpener.save_pretrained(folder, extra_config=config)
             LOGGER.info("final sharpener written to %s", folder)
         self.accelerator.wait_for_everyone()
         return folder
