@@ -68,6 +68,39 @@ def test_fast_mode_stays_close_to_exact(
     assert not np.array_equal(fast.depth, exact.depth)  # it does take the cheaper path
 
 
+def test_coarse_prior_pass_runs_the_unet_at_half_resolution(
+    tiny_checkpoints: dict[str, Path],
+) -> None:
+    model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
+    gen = torch.Generator().manual_seed(0)
+    z_i = torch.randn(1, 4, 8, 12, generator=gen)
+    z_d = torch.randn(1, 4, 8, 12, generator=gen)
+    eps = torch.randn(1, 4, 8, 12, generator=gen)
+    eps_gate = torch.randn(1, 4, 8, 12, generator=gen)
+    f = model.downsampling_factor
+    d_n = torch.rand(1, 1, 8 * f, 12 * f) * 2 - 1
+    seen: list[torch.Tensor] = []
+    unet_forward = model.unet.forward
+
+    def spy(sample: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        seen.append(sample.detach().clone())
+        return unet_forward(sample, *args, **kwargs)
+
+    model.unet.forward = spy  # type: ignore[method-assign]
+    with torch.no_grad():
+        exact = model.prior_and_gate(z_i, z_d, d_n, eps, eps_gate, "released")
+        coarse = model.prior_and_gate(
+            z_i, z_d, d_n, eps, eps_gate, "released", decode_factor=2, prior_factor=2
+        )
+    assert [tuple(x.shape) for x in seen] == [(1, 8, 8, 12), (1, 8, 4, 6)]
+    # [pooled z_i, pooled eps rescaled to unit variance]
+    pool = torch.nn.functional.avg_pool2d
+    torch.testing.assert_close(seen[1], torch.cat([pool(z_i, 2), pool(eps, 2) * 2], dim=1))
+    for a, b in ((exact.prior_latent, coarse.prior_latent), (exact.gate, coarse.gate)):
+        assert a.shape == b.shape and torch.isfinite(b).all()
+    assert coarse.prior_depth.shape == d_n.shape
+
+
 def test_fast_mode_batch_equals_single_calls(
     tiny_checkpoints: dict[str, Path], photo: np.ndarray
 ) -> None:

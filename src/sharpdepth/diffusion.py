@@ -419,6 +419,7 @@ class DiffusionDepthModel(torch.nn.Module):
         variant: method.GateVariant,
         unet: Any | None = None,
         decode_factor: int = 1,
+        prior_factor: int = 1,
     ) -> GatedPass:
         """Prior pass, noise-aware gate and gated latent (METHOD.md steps 5-7).
 
@@ -430,18 +431,39 @@ class DiffusionDepthModel(torch.nn.Module):
             gate_noise: ``eps'`` for the gated latent (shape of ``z_d``).
             variant: ``"released"`` or ``"paper"``.
             unet: the UNet playing the prior (default: this model's own).
-            decode_factor: 1 (exact). ``k > 1`` (fast mode): decode ``z_g`` average-pooled
-                ``k`` times and up-sample ``d_g`` bilinearly; the gate only needs coarse
-                depth, and the decoder costs ``k^2`` times less.
+            decode_factor: 1 (exact). ``k > 1`` (fast mode): ``d_g`` is decoded at ``1 / k``
+                resolution (``z_g`` average-pooled) and up-sampled bilinearly; the gate
+                only needs coarse depth, and the decoder costs ``k^2`` times less.
+            prior_factor: 1 (exact). ``k > 1`` (fast mode): the prior pass itself runs at
+                ``1 / k`` latent resolution, on ``z_i`` and ``eps`` average-pooled ``k``
+                times (``eps`` multiplied by ``k`` to keep unit variance), and ``z_g`` is
+                up-sampled bilinearly for the gated latent; the UNet costs about ``k^2``
+                times less. At ``t = T - 1`` the gated latent keeps only
+                ``sqrt(abar_t) ~ 0.07`` of ``z_g``, so its detail hardly matters there.
+                Ignored when the latent size is not a multiple of ``k``.
         """
-        z_g = self.predict_x0(image_latent, noise, unet=unet)
-        h, w = z_g.shape[-2:]
-        if decode_factor == 1 or h % decode_factor or w % decode_factor:
-            d_g = self.decode_depth(z_g)
+        h, w = image_latent.shape[-2:]
+        k = prior_factor if prior_factor > 1 and h % prior_factor == 0 == w % prior_factor else 1
+        pool = torch.nn.functional.avg_pool2d
+        if k == 1:
+            z_g = latent = self.predict_x0(image_latent, noise, unet=unet)
         else:
-            coarse = self.decode_depth(torch.nn.functional.avg_pool2d(z_g, decode_factor))
+            latent = self.predict_x0(pool(image_latent, k), pool(noise, k) * k, unet=unet)
+            z_g = torch.nn.functional.interpolate(
+                latent, size=(h, w), mode="bilinear", align_corners=False
+            )
+        # Decode at 1 / decode_factor resolution (when that divides): pool what is left.
+        rest = max(1, decode_factor // k)
+        if rest > 1 and latent.shape[-2] % rest == 0 == latent.shape[-1] % rest:
+            latent = pool(latent, rest)
+        if latent.shape[-2:] == (h, w):
+            d_g = self.decode_depth(latent)
+        else:
             d_g = torch.nn.functional.interpolate(
-                coarse, size=depth_norm.shape[-2:], mode="bilinear", align_corners=False
+                self.decode_depth(latent),
+                size=depth_norm.shape[-2:],
+                mode="bilinear",
+                align_corners=False,
             )
         e = method.noise_aware_gate(d_g, depth_norm)
         m = method.gate_to_latent(e, (int(depth_latent.shape[-2]), int(depth_latent.shape[-1])))

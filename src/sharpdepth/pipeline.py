@@ -55,22 +55,26 @@ class InferenceMode:
             up-sampled (1 = exact), see :meth:`DiffusionDepthModel.encode_image_and_depth`.
         gate_decode_factor: the prior's depth for the gate is decoded at ``1 / k``
             resolution (1 = exact), see :meth:`DiffusionDepthModel.prior_and_gate`.
+        prior_factor: the prior pass runs at ``1 / k`` latent resolution (1 = exact), see
+            :meth:`DiffusionDepthModel.prior_and_gate`.
     """
 
     name: str
     depth_encode_factor: int = 1
     gate_decode_factor: int = 1
+    prior_factor: int = 1
     released_costs: bool = False
 
 
-#: ``exact``: METHOD.md to float rounding. ``fast``: coarse depth encode and gate decode,
-#: plus lower precision where the device computes it natively (see ``from_pretrained``).
+#: ``exact``: METHOD.md to float rounding. ``fast``: depth encode, prior pass and gate
+#: decode at half resolution, plus lower precision where the device computes it
+#: natively (see ``from_pretrained``).
 #: ``released``: the exact result with the cost structure of the authors' release (float32,
 #: text encoder kept and run on every call, image and depth encoded separately), the
 #: reference ``sharpdepth bench`` measures speed-ups against.
 INFERENCE_MODES: dict[str, InferenceMode] = {
     "exact": InferenceMode("exact"),
-    "fast": InferenceMode("fast", depth_encode_factor=2, gate_decode_factor=2),
+    "fast": InferenceMode("fast", depth_encode_factor=2, gate_decode_factor=2, prior_factor=2),
     "released": InferenceMode("released", released_costs=True),
 }
 
@@ -339,7 +343,14 @@ class SharpDepthPipeline:
 
         # 5-7. Prior pass (the sharpener plays f_G), noise-aware gate, gated latent.
         gated = model.prior_and_gate(
-            z_i, z_d, d_n, eps, eps_gate, variant, decode_factor=self.mode.gate_decode_factor
+            z_i,
+            z_d,
+            d_n,
+            eps,
+            eps_gate,
+            variant,
+            decode_factor=self.mode.gate_decode_factor,
+            prior_factor=self.mode.prior_factor,
         )
         d_g, e, z_gated = gated.prior_depth, gated.gate, gated.gated_latent  # [B, 1, h', w']
 
