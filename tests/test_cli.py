@@ -284,3 +284,13 @@ def test_fast_flag_selects_fast_mode(
     fast = np.load(fast_out / "rgb_depth.npy")
     assert fast.shape == exact.shape and not np.array_equal(fast, exact)
     assert (np.abs(fast - exact) / exact).mean() < 0.05
+
+
+def test_fastest_flag_selects_fastest_mode_and_excludes_fast(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, images: Path, tmp_path: Path
+) -> None:
+    rgb, out = str(images / "rgb.png"), tmp_path / "fastest"
+    assert _run(rgb, *_common(tiny_checkpoints["released"], metric_dir, out), "--fastest") == 0
+    assert json.loads((out / "rgb.json").read_text())["mode"] == "fastest"
+    with pytest.raises(SystemExit):
+        _run(rgb, *_common(tiny_checkpoints["released"], metric_dir, out), "--fast", "--fastest")

@@ -1,7 +1,8 @@
-"""Inference modes (exact, fast, released cost structure) and the stage profiler."""
+"""Inference modes (exact, fast, fastest, released cost structure) and the stage profiler."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 from sharpdepth.testing import SmoothMetricModel
 
 RES = 64
-#: Fast mode against exact on tiny random weights: mean |relative depth difference|.
+#: Fast modes against exact on tiny random weights: mean |relative depth difference|.
 FAST_TOLERANCE = 0.05
 
 
@@ -56,16 +57,30 @@ def test_channels_last_is_the_same_result(
     np.testing.assert_allclose(a.depth, b.depth, rtol=1e-4, atol=1e-4)
 
 
-def test_fast_mode_stays_close_to_exact(
-    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+@pytest.mark.parametrize("mode", ["fast", "fastest"])
+def test_fast_modes_stay_close_to_exact(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray, mode: str
 ) -> None:
     exact = _pipe(tiny_checkpoints["released"], "exact")(photo, seed=0)
-    fast_pipe = _pipe(tiny_checkpoints["released"], "fast")
+    fast_pipe = _pipe(tiny_checkpoints["released"], mode)
     fast = fast_pipe(photo, seed=0)
     assert fast.depth.shape == exact.depth.shape and np.isfinite(fast.depth).all()
     rel = np.abs(fast.depth - exact.depth) / exact.depth
     assert rel.mean() < FAST_TOLERANCE
     assert not np.array_equal(fast.depth, exact.depth)  # it does take the cheaper path
+
+
+def test_fastest_mode_differs_from_fast_only_by_the_coarse_prior_pass(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray
+) -> None:
+    from sharpdepth.pipeline import INFERENCE_MODES
+
+    fast, fastest = INFERENCE_MODES["fast"], INFERENCE_MODES["fastest"]
+    assert (fast.prior_factor, fastest.prior_factor) == (1, 2)
+    assert dataclasses.replace(fastest, name="fast", prior_factor=1) == fast
+    a = _pipe(tiny_checkpoints["released"], "fast")(photo, seed=0)
+    b = _pipe(tiny_checkpoints["released"], "fastest")(photo, seed=0)
+    assert not np.array_equal(a.depth, b.depth)
 
 
 def test_coarse_prior_pass_runs_the_unet_at_half_resolution(

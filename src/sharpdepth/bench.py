@@ -8,7 +8,8 @@ fresh worker process, so that its peak resident memory is its own:
 * ``released``: the cost structure of the authors' implementation (float32, text
   encoder kept and run on every call, image and depth encoded separately);
 * ``exact``: our default (same result to float rounding);
-* ``fast``: the fast mode (see :data:`sharpdepth.pipeline.INFERENCE_MODES`).
+* ``fast`` and ``fastest``: the fast modes (see :data:`sharpdepth.pipeline.INFERENCE_MODES`;
+  ``fastest`` only when asked for with ``modes``).
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,
@@ -38,7 +39,9 @@ import numpy as np
 LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
-MODES = ("released", "exact", "fast")
+MODES = ("released", "exact", "fast", "fastest")
+#: What ``sharpdepth bench`` measures unless ``--modes`` says otherwise.
+DEFAULT_MODES = ("released", "exact", "fast")
 #: glibc malloc settings of ``--allocator tuned``: keep freed memory for reuse instead of
 #: returning it to the system after every large activation.
 TUNED_GLIBC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
@@ -283,7 +286,7 @@ def run_mode(settings: BenchSettings, mode: str, checkpoint: Path, work: Path) -
 
 
 def run_bench(
-    settings: BenchSettings, work: Path, modes: Sequence[str] = MODES
+    settings: BenchSettings, work: Path, modes: Sequence[str] = DEFAULT_MODES
 ) -> list[ModeResult]:
     """Build (or reuse) the checkpoint and measure each mode in its own process.
 

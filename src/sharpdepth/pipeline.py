@@ -50,31 +50,45 @@ class InferenceMode:
     """How much of METHOD.md's exact computation the pipeline trades for speed.
 
     Attributes:
-        name: ``"exact"``, ``"fast"`` or ``"released"``.
+        name: ``"exact"``, ``"fast"``, ``"fastest"`` or ``"released"``.
         depth_encode_factor: ``d_n`` is encoded at ``1 / k`` resolution and its latent
             up-sampled (1 = exact), see :meth:`DiffusionDepthModel.encode_image_and_depth`.
         gate_decode_factor: the prior's depth for the gate is decoded at ``1 / k``
             resolution (1 = exact), see :meth:`DiffusionDepthModel.prior_and_gate`.
         prior_factor: the prior pass runs at ``1 / k`` latent resolution (1 = exact), see
             :meth:`DiffusionDepthModel.prior_and_gate`.
+        reduced_precision: with ``dtype="auto"``, compute in the device's fast precision
+            (:func:`~sharpdepth.runtime.fast_precision`) instead of float32.
+        released_costs: reproduce the released implementation's costs (see below).
     """
 
     name: str
     depth_encode_factor: int = 1
     gate_decode_factor: int = 1
     prior_factor: int = 1
+    reduced_precision: bool = False
     released_costs: bool = False
 
 
-#: ``exact``: METHOD.md to float rounding. ``fast``: depth encode, prior pass and gate
-#: decode at half resolution, plus lower precision where the device computes it
-#: natively (see ``from_pretrained``).
+#: ``exact``: METHOD.md to float rounding. ``fast``: depth encode and gate decode at half
+#: resolution, plus lower precision where the device computes it natively (see
+#: ``from_pretrained``). ``fastest``: ``fast`` with the prior pass at half resolution too
+#: (faster UNet pass, larger departure from exact; see the README's speed section).
 #: ``released``: the exact result with the cost structure of the authors' release (float32,
 #: text encoder kept and run on every call, image and depth encoded separately), the
 #: reference ``sharpdepth bench`` measures speed-ups against.
 INFERENCE_MODES: dict[str, InferenceMode] = {
     "exact": InferenceMode("exact"),
-    "fast": InferenceMode("fast", depth_encode_factor=2, gate_decode_factor=2, prior_factor=2),
+    "fast": InferenceMode(
+        "fast", depth_encode_factor=2, gate_decode_factor=2, reduced_precision=True
+    ),
+    "fastest": InferenceMode(
+        "fastest",
+        depth_encode_factor=2,
+        gate_decode_factor=2,
+        prior_factor=2,
+        reduced_precision=True,
+    ),
     "released": InferenceMode("released", released_costs=True),
 }
 
@@ -128,8 +142,8 @@ class SharpDepthPipeline:
         gate_variant: ``"released"`` (default) or ``"paper"``, see METHOD.md step 7.
         confidence_threshold: pixels with gate ``e`` below it are used for metric
             recovery (step 9).
-        mode: ``"exact"`` (default), ``"fast"`` or ``"released"``, see
-            :data:`INFERENCE_MODES`.
+        mode: ``"exact"`` (default), ``"fast"``, ``"fastest"`` or ``"released"`` (see
+            :data:`INFERENCE_MODES`), or an :class:`InferenceMode`.
     """
 
     def __init__(
@@ -162,7 +176,7 @@ class SharpDepthPipeline:
         dtype: str | torch.dtype | None = "auto",
         prediction_type: str | None = None,
         revision: str | None = None,
-        mode: str = "exact",
+        mode: str | InferenceMode = "exact",
         channels_last: bool | None = None,
         **options: Any,
     ) -> SharpDepthPipeline:
@@ -177,13 +191,14 @@ class SharpDepthPipeline:
                 Default: the one recorded in the checkpoint's ``sharpdepth_config.json``.
             device: ``"auto"`` (cuda, then mps, then cpu), or a torch device.
             dtype: ``"auto"`` or a dtype name. Exact mode: float16 on CUDA, else
-                float32. Fast mode: :func:`~sharpdepth.runtime.fast_precision` (bfloat16
+                float32. Fast modes: :func:`~sharpdepth.runtime.fast_precision` (bfloat16
                 or float16 where the device computes it natively; on other CPUs float32
                 arithmetic with bfloat16-stored weights).
             prediction_type: override the UNet parametrisation.
             revision: Hub revision.
-            mode: ``"exact"``, ``"fast"`` or ``"released"`` (see :data:`INFERENCE_MODES`;
-                released needs a checkpoint with ``text_encoder/`` and ``tokenizer/``).
+            mode: ``"exact"``, ``"fast"``, ``"fastest"`` or ``"released"`` (see
+                :data:`INFERENCE_MODES`), or an :class:`InferenceMode`; released needs a
+                checkpoint with ``text_encoder/`` and ``tokenizer/``.
             channels_last: NHWC layout for the autoencoder (default: on the CPU, where it
                 is faster, except in released mode; the same result to float rounding).
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
@@ -191,7 +206,7 @@ class SharpDepthPipeline:
         dev = resolve_device(device)
         inference_mode = _resolve_mode(mode)
         storage_dtype: torch.dtype | None = None
-        if inference_mode.name == "fast" and (dtype is None or dtype == "auto"):
+        if inference_mode.reduced_precision and (dtype is None or dtype == "auto"):
             torch_dtype, storage_dtype = fast_precision(dev)
         elif inference_mode.released_costs:
             if dtype not in (None, "auto") and resolve_dtype(dtype, dev) != torch.float32:

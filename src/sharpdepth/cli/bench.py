@@ -14,7 +14,7 @@ LOGGER = logging.getLogger(__name__)
 
 def add_parser(sub: Any) -> None:
     """Register the ``bench`` subcommand."""
-    from sharpdepth.bench import MODES, SIZES
+    from sharpdepth.bench import DEFAULT_MODES, MODES, SIZES
 
     p = sub.add_parser(
         "bench",
@@ -23,8 +23,8 @@ def add_parser(sub: Any) -> None:
             "Build random-weight models of the chosen size once (cached), then run the "
             "pipeline on a real photo in each mode, each in its own process: released "
             "(the cost structure of the authors' implementation), exact (default) and "
-            "fast. Prints per-stage medians, images/s, peak memory and the ratios against "
-            "released, in one run."
+            "fast (fastest on request). Prints per-stage medians, images/s, peak memory "
+            "and the ratios against released, in one run."
         ),
     )
     p.add_argument("--size", choices=SIZES, default="nano", help="model shapes (default nano)")
@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--image", type=Path, default=None, help="photo (default: skimage coffee)")
     p.add_argument(
-        "--modes", default=",".join(MODES), help="comma-separated subset of " + ",".join(MODES)
+        "--modes",
+        default=",".join(DEFAULT_MODES),
+        help="comma-separated, from " + ",".join(MODES) + " (default: %(default)s)",
     )
     p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")

@@ -18,7 +18,7 @@ PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``
-    and ``--fast`` to ``p``."""
+    and ``--fast`` / ``--fastest`` to ``p``."""
     models = p.add_mutually_exclusive_group()
     models.add_argument(
         "--checkpoint",
@@ -44,11 +44,22 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
     )
     p.add_argument("--dtype", default="auto", help="auto, float32, float16 or bfloat16")
-    p.add_argument(
+    speed = p.add_mutually_exclusive_group()
+    speed.add_argument(
         "--fast",
-        action="store_true",
+        action="store_const",
+        const="fast",
+        dest="mode",
         help="fast mode: coarse depth encode and gate decode, low precision where the "
         "device computes it natively (see the README's speed table); default: exact",
+    )
+    speed.add_argument(
+        "--fastest",
+        action="store_const",
+        const="fastest",
+        dest="mode",
+        help="fast mode with the prior pass at half resolution too (faster, further "
+        "from exact; see the README's speed table)",
     )
 
 
@@ -93,7 +104,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
         metric_model=metric_model,
         device=args.device if device is None else device,
         dtype=args.dtype,
-        mode="fast" if args.fast else "exact",
+        mode=args.mode or "exact",
         **options,
     )
     return pipe, checkpoint
