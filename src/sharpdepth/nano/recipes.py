@@ -362,7 +362,7 @@ def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
 # 3. prior
 # --------------------------------------------------------------------------------------
 
-PRIOR_LOOP = LoopConfig(steps=2000, lr=5e-4, warmup=200, checkpoint_every=250, weight_decay=1e-2)
+PRIOR_LOOP = LoopConfig(steps=8000, lr=5e-4, warmup=200, checkpoint_every=250, weight_decay=1e-2)
 PRIOR_BATCH = 8
 #: Side (latent pixels) of the random crop decoded for the prior's decoded-depth loss.
 PRIOR_EDGE_CROP = 12
