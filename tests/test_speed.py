@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +15,10 @@ import pytest
 import torch
 
 from sharpdepth import SharpDepthPipeline
+from sharpdepth import pipeline as pipeline_module
 from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
+from sharpdepth.runtime import use_lean_heap
 from sharpdepth.testing import SmoothMetricModel
 
 RES = 64
@@ -270,3 +276,71 @@ def test_streamed_cast_loading_equals_diffusers_loading(
     bad.write_bytes(data[: len(data) // 2])
     with pytest.raises(Exception, match="truncated"):
         read_safetensors_as(bad, torch.bfloat16)
+
+
+_GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+#: Frees a 32 MB tensor, then 40 tensors of 8 MB held together; prints the resident
+#: memory (MB) still held after everything is freed.
+_HEAP_SCRIPT = """
+import sys, torch
+from sharpdepth.runtime import use_lean_heap
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+applied = use_lean_heap() if sys.argv[1] == "lean" else False
+base = rss()
+x = torch.ones(8_000_000)
+del x
+ts = [torch.ones(2_000_000) for _ in range(40)]
+del ts
+print(applied, rss() - base)
+"""
+
+
+def _retained_mb(kind: str) -> tuple[bool, float]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _HEAP_SCRIPT, kind],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0] == "True", float(out[1])
+
+
+@pytest.mark.skipif(not _GLIBC, reason="glibc allocator only")
+def test_lean_heap_returns_freed_buffers_to_the_os() -> None:
+    applied, retained = _retained_mb("lean")
+    assert applied
+    assert retained < 16  # of 352 MB allocated and freed
+
+
+@pytest.mark.skipif(not _GLIBC, reason="glibc allocator only")
+def test_lean_heap_leaves_a_users_allocator_settings_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432")
+    assert use_lean_heap() is False
+
+
+@pytest.mark.parametrize(
+    ("mode", "large_model", "expected"),
+    [("exact", True, 0), ("fast", True, 1), ("fastest", True, 1), ("fast", False, 0)],
+)
+def test_fast_modes_use_the_lean_heap_for_large_models_on_the_cpu(
+    tiny_checkpoints: dict[str, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    large_model: bool,
+    expected: int,
+) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline_module, "use_lean_heap", lambda: calls.append(1) or True)
+    if large_model:  # the tiny UNet counts as large
+        monkeypatch.setattr(pipeline_module, "LEAN_HEAP_MIN_UNET_BYTES", 1)
+    _pipe(tiny_checkpoints["sharpdepth"], mode)
+    assert len(calls) == expected

@@ -60,7 +60,9 @@ class BenchSettings:
         batch: copies of the photo per call.
         threads: torch threads in the workers (default: torch's choice).
         allocator: ``system`` or ``tuned`` (:data:`TUNED_GLIBC`) for the exact and fast
-            workers; released always runs with the system allocator.
+            workers; released always runs with the system allocator. With ``system``
+            the fast modes set up their own lean heap
+            (:func:`~sharpdepth.runtime.use_lean_heap`); ``tuned`` replaces it.
         cache: folder for the random-weight checkpoints.
         seed: weight and noise seed.
     """

@@ -7,7 +7,10 @@ thing in inference, training and evaluation.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import platform
 
 import torch
 
@@ -128,3 +131,39 @@ def randn(
     """
     noise = torch.randn(shape, generator=generator, device=generator.device, dtype=torch.float32)
     return noise.to(device=device, dtype=dtype)
+
+
+#: ``mallopt`` parameter number of glibc's mmap threshold (``M_MMAP_THRESHOLD``).
+_M_MMAP_THRESHOLD = -3
+#: Allocations at least this large get their own mapping, returned to the OS when freed.
+LEAN_HEAP_MMAP_THRESHOLD = 128 * 1024
+
+
+def use_lean_heap(threshold: int = LEAN_HEAP_MMAP_THRESHOLD) -> bool:
+    """Make glibc return large freed buffers to the OS at once (process-wide).
+
+    By default glibc raises its mmap threshold each time a large block is freed, so
+    later activations come from the heap and their memory stays resident after they
+    are freed: the peak resident memory of a run grows with every stage's largest
+    tensors instead of following the tensors alive at the same time. A fixed
+    threshold of ``threshold`` bytes keeps every large tensor in its own mapping.
+
+    Does nothing (returns ``False``) off glibc, or when the user already chose the
+    allocator's behaviour through ``GLIBC_TUNABLES`` or ``MALLOC_MMAP_THRESHOLD_``.
+
+    Returns:
+        whether the setting was applied.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    if "GLIBC_TUNABLES" in os.environ or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        LOGGER.debug("allocator left as configured by the environment")
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        applied = bool(libc.mallopt(_M_MMAP_THRESHOLD, int(threshold)))
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    LOGGER.debug("glibc mmap threshold fixed at %d bytes: %s", threshold, applied)
+    return applied

@@ -45,7 +45,8 @@ def add_parser(sub: Any) -> None:
         "--allocator",
         choices=("system", "tuned"),
         default="system",
-        help="tuned: glibc malloc keeps freed memory (exact and fast workers only)",
+        help="tuned: glibc malloc keeps freed memory (all but released; replaces the fast "
+        "modes' lean heap); system: each mode's own setting",
     )
     p.add_argument("--cache", type=Path, default=None, help="random-weight checkpoint cache")
     p.add_argument("--seed", type=int, default=0)
