@@ -434,7 +434,7 @@ class DiffusionDepthModel(torch.nn.Module):
             decode_factor: 1 (exact). ``k > 1`` (fast mode): ``d_g`` is decoded at ``1 / k``
                 resolution (``z_g`` average-pooled) and up-sampled bilinearly; the gate
                 only needs coarse depth, and the decoder costs ``k^2`` times less.
-            prior_factor: 1 (exact). ``k > 1`` (fast mode): the prior pass itself runs at
+            prior_factor: 1 (exact). ``k > 1`` (fastest mode): the prior pass itself runs at
                 ``1 / k`` latent resolution, on ``z_i`` and ``eps`` average-pooled ``k``
                 times (``eps`` multiplied by ``k`` to keep unit variance), and ``z_g`` is
                 up-sampled bilinearly for the gated latent; the UNet costs about ``k^2``

@@ -231,8 +231,8 @@ class SharpDepthPipeline:
         if channels_last is None:
             channels_last = dev.type == "cpu" and not inference_mode.released_costs
         root = resolve_checkpoint(checkpoint, revision=revision)
-        large = _unet_weight_bytes(root) >= LEAN_HEAP_MIN_UNET_BYTES
-        if inference_mode.lean_heap and dev.type == "cpu" and large:
+        lean = inference_mode.lean_heap and dev.type == "cpu"
+        if lean and _unet_weight_bytes(root) >= LEAN_HEAP_MIN_UNET_BYTES:
             use_lean_heap()  # before loading, or the loading's heap stays resident
         config = read_checkpoint_config(root)
         text_encoder = load_text_encoder(root) if inference_mode.released_costs else None
