@@ -685,6 +685,11 @@ def _weight_files(folder: Path) -> list[Path] | None:
     return None
 
 
+def weight_bytes(folder: Path) -> int:
+    """Size (bytes) of the safetensors weights of a diffusers model folder (0 if none)."""
+    return sum(f.stat().st_size for f in _weight_files(Path(folder)) or [])
+
+
 def read_safetensors_as(path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
     """Read a safetensors file tensor by tensor, casting floating tensors to ``dtype``.
 

@@ -6,7 +6,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -19,6 +18,7 @@ from sharpdepth.diffusion import (
     load_text_encoder,
     read_checkpoint_config,
     resolve_checkpoint,
+    weight_bytes,
 )
 from sharpdepth.geometry import scale_intrinsics
 from sharpdepth.image_ops import (
@@ -232,7 +232,7 @@ class SharpDepthPipeline:
             channels_last = dev.type == "cpu" and not inference_mode.released_costs
         root = resolve_checkpoint(checkpoint, revision=revision)
         lean = inference_mode.lean_heap and dev.type == "cpu"
-        if lean and _unet_weight_bytes(root) >= LEAN_HEAP_MIN_UNET_BYTES:
+        if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
             use_lean_heap()  # before loading, or the loading's heap stays resident
         config = read_checkpoint_config(root)
         text_encoder = load_text_encoder(root) if inference_mode.released_costs else None
@@ -424,18 +424,6 @@ def _released_prompt(pipe: SharpDepthPipeline) -> None:
         embeds = compute_empty_prompt_embedding(*pipe.text_encoder)
     model = pipe.sharpener
     model.prompt_embeds = embeds.to(device=model.device, dtype=model.dtype)
-
-
-def _unet_weight_bytes(root: Path) -> int:
-    """Total size (bytes) of the weight files in ``root / "unet"`` (0 if none)."""
-    folder = Path(root) / "unet"
-    if not folder.is_dir():
-        return 0
-    return sum(
-        f.stat().st_size
-        for f in folder.iterdir()
-        if f.is_file() and f.suffix in (".safetensors", ".bin")
-    )
 
 
 def _resolve_mode(mode: str | InferenceMode) -> InferenceMode:
