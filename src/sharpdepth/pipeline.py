@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import numpy as np
@@ -83,6 +83,10 @@ class InferenceMode:
     released_costs: bool = False
 
 
+_FAST = InferenceMode(
+    "fast", depth_encode_factor=2, gate_decode_factor=2, reduced_precision=True, lean_heap=True
+)
+
 #: ``exact``: METHOD.md to float rounding. ``fast``: depth encode and gate decode at half
 #: resolution, plus lower precision where the device computes it natively (see
 #: ``from_pretrained``). ``fastest``: ``fast`` with the prior pass at half resolution too
@@ -92,17 +96,8 @@ class InferenceMode:
 #: reference ``sharpdepth bench`` measures speed-ups against.
 INFERENCE_MODES: dict[str, InferenceMode] = {
     "exact": InferenceMode("exact"),
-    "fast": InferenceMode(
-        "fast", depth_encode_factor=2, gate_decode_factor=2, reduced_precision=True, lean_heap=True
-    ),
-    "fastest": InferenceMode(
-        "fastest",
-        depth_encode_factor=2,
-        gate_decode_factor=2,
-        prior_factor=2,
-        reduced_precision=True,
-        lean_heap=True,
-    ),
+    "fast": _FAST,
+    "fastest": replace(_FAST, name="fastest", prior_factor=2),
     "released": InferenceMode("released", released_costs=True),
 }
 
