@@ -294,3 +294,19 @@ def test_fastest_flag_selects_fastest_mode_and_excludes_fast(
     assert json.loads((out / "rgb.json").read_text())["mode"] == "fastest"
     with pytest.raises(SystemExit):
         _run(rgb, *_common(tiny_checkpoints["released"], metric_dir, out), "--fast", "--fastest")
+
+
+def test_tiny_vae_option_reaches_the_pipeline(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, images: Path, tmp_path: Path
+) -> None:
+    from sharpdepth.testing import taesd_like
+
+    taesd = tmp_path / "taesd"
+    taesd_like(seed=1).save_pretrained(taesd)
+    rgb, out = str(images / "rgb.png"), tmp_path / "tiny"
+    common = _common(tiny_checkpoints["released"], metric_dir, out)
+    assert _run(rgb, *common, "--fast", "--tiny-vae", str(taesd)) == 0
+    settings = json.loads((out / "rgb.json").read_text())
+    assert settings["mode"] == "fast" and settings["tiny_vae"] == str(taesd)
+    assert np.isfinite(np.load(out / "rgb_depth.npy")).all()
+    assert _run(rgb, *common, "--tiny-vae", str(tmp_path / "missing")) != 0

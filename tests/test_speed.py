@@ -213,6 +213,8 @@ def test_bench_command_measures_every_mode_in_one_run(
             str(out),
             "--keep-outputs",
             str(tmp_path / "outputs"),
+            "--modes",
+            "released,exact,fast,fast+tiny",
         ]
     )
     assert code == 0
@@ -221,18 +223,19 @@ def test_bench_command_measures_every_mode_in_one_run(
     for row in ("unet 1", "decode 2", "text encoder", "speed-up vs released", "peak memory"):
         assert row in table
     report = json.loads(out.read_text())
-    assert [r["mode"] for r in report["results"]] == ["released", "exact", "fast"]
+    assert [r["mode"] for r in report["results"]] == ["released", "exact", "fast", "fast+tiny"]
     diffs = report["differences_vs_exact"]
     assert diffs["exact"]["max_abs_m"] == 0.0
     assert diffs["released"]["mean_rel"] < 1e-4  # same result, other cost structure
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
+    assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
 
 
 def test_bench_rejects_unknown_modes(tmp_path: Path) -> None:
     from sharpdepth.bench import BenchSettings, run_bench
 
-    with pytest.raises(ValueError, match="unknown modes"):
+    with pytest.raises(ValueError, match="unknown mode"):
         run_bench(BenchSettings(size="tiny", cache=tmp_path), tmp_path / "work", ["turbo"])
 
 
@@ -345,3 +348,94 @@ def test_fast_modes_use_the_lean_heap_for_large_models_on_the_cpu(
         monkeypatch.setattr(pipeline_module, "LEAN_HEAP_MIN_UNET_BYTES", 1)
     _pipe(tiny_checkpoints["sharpdepth"], mode)
     assert len(calls) == expected
+
+
+def test_narrow_storage_computes_exactly_with_the_rounded_weights(
+    tiny_checkpoints: dict[str, Path],
+) -> None:
+    """The shared widening buffer gives every layer its own weights: the same result as
+    the bfloat16-rounded weights held in float32."""
+    root = tiny_checkpoints["sharpdepth"]
+    rounded = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
+    rounded.prepare_inference(torch.float32)
+    narrow = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
+    narrow.prepare_inference(torch.float32, torch.bfloat16)
+    x = torch.rand(2, 3, 32, 48)
+    d = torch.rand(2, 1, 32, 48) * 2 - 1
+    with torch.no_grad():
+        a = rounded.decode_depth(rounded.predict_x0(*rounded.encode_image_and_depth(x, d)))
+        b = narrow.decode_depth(narrow.predict_x0(*narrow.encode_image_and_depth(x, d)))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(a, torch.zeros_like(a))
+
+
+@pytest.fixture(scope="module")
+def taesd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight AutoencoderTiny saved in the layout of madebyollin/taesd."""
+    from sharpdepth.testing import taesd_like
+
+    folder = tmp_path_factory.mktemp("taesd")
+    taesd_like(seed=5).save_pretrained(folder)
+    return folder
+
+
+def test_tiny_vae_encodes_and_decodes_in_the_scaled_latent_space(
+    tiny_checkpoints: dict[str, Path], taesd_dir: Path
+) -> None:
+    from sharpdepth.diffusion import is_tiny_vae, load_tiny_vae
+
+    tiny = load_tiny_vae(taesd_dir)
+    model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"], vae=tiny)
+    assert is_tiny_vae(model.vae) and model.downsampling_factor == 8
+    assert model.latent_scaling == 1.0 and model.latent_shift == 0.0
+    x = torch.rand(1, 3, 32, 48) * 2 - 1
+    with torch.no_grad():
+        z = model.encode(x)
+        torch.testing.assert_close(z, tiny.encode(x).latents)
+        depth = model.decode_depth(z)
+        torch.testing.assert_close(depth, tiny.decode(z).sample.mean(dim=1, keepdim=True))
+    assert z.shape == (1, 4, 4, 6) and depth.shape == (1, 1, 32, 48)
+    with pytest.raises(ValueError, match="tiny autoencoder"):
+        model.save_pretrained(taesd_dir.parent / "never-written")
+    assert not (taesd_dir.parent / "never-written").exists()
+
+
+@pytest.mark.parametrize("mode", ["exact", "fast", "fastest"])
+def test_pipeline_runs_with_a_tiny_vae(
+    tiny_checkpoints: dict[str, Path], taesd_dir: Path, photo: np.ndarray, mode: str
+) -> None:
+    pipe = _pipe(tiny_checkpoints["sharpdepth"], mode, tiny_vae=taesd_dir)
+    with StageTimer() as timer:
+        out = pipe(photo, seed=0)
+    names = [n for n, _ in timer.records]
+    assert names.count("encode") == 2 and names.count("decode") == 2
+    assert out.depth.shape == (1, *photo.shape[:2]) and np.isfinite(out.depth).all()
+    reference = _pipe(tiny_checkpoints["sharpdepth"], mode)(photo, seed=0)
+    assert not np.allclose(out.sharpened_depth, reference.sharpened_depth)  # another decoder
+    np.testing.assert_array_equal(out.metric_depth, reference.metric_depth)
+
+
+def test_tiny_vae_is_checked_when_loaded(
+    tiny_checkpoints: dict[str, Path], taesd_dir: Path, tmp_path: Path
+) -> None:
+    from sharpdepth.diffusion import load_tiny_vae
+    from sharpdepth.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not an AutoencoderTiny"):
+        load_tiny_vae(tiny_checkpoints["sharpdepth"])  # its vae/ is an AutoencoderKL
+    with pytest.raises(CheckpointError, match=r"no config\.json"):
+        load_tiny_vae(tmp_path)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_tiny_vae(tmp_path / "missing")
+    with pytest.raises(ValueError, match="released"):
+        _pipe(tiny_checkpoints["released"], "released", tiny_vae=taesd_dir)
+
+
+def test_bench_modes_with_a_tiny_vae_are_parsed() -> None:
+    from sharpdepth.bench import split_mode
+
+    assert split_mode("fast+tiny") == ("fast", True)
+    assert split_mode("exact") == ("exact", False)
+    for bad in ("released+tiny", "fast+small", "turbo"):
+        with pytest.raises(ValueError, match="unknown mode"):
+            split_mode(bad)

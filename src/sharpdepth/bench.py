@@ -9,7 +9,10 @@ fresh worker process, so that its peak resident memory is its own:
   encoder kept and run on every call, image and depth encoded separately);
 * ``exact``: our default (same result to float rounding);
 * ``fast`` and ``fastest``: the fast modes (see :data:`sharpdepth.pipeline.INFERENCE_MODES`;
-  ``fastest`` only when asked for with ``modes``).
+  ``fastest`` only when asked for with ``modes``);
+* ``MODE+tiny`` (e.g. ``fast+tiny``, on request): that mode with a random-weight
+  TAESD-style tiny autoencoder of the size's shapes (``tiny_vae=``) in place of the
+  checkpoint's.
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,
@@ -40,6 +43,8 @@ LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
 MODES = ("released", "exact", "fast", "fastest")
+#: Suffix of a mode that runs with a tiny autoencoder (``fast+tiny``).
+TINY_SUFFIX = "+tiny"
 #: What ``sharpdepth bench`` measures unless ``--modes`` says otherwise.
 DEFAULT_MODES = ("released", "exact", "fast")
 #: glibc malloc settings of ``--allocator tuned``: keep freed memory for reuse instead of
@@ -164,6 +169,50 @@ def build_checkpoint(size: str, cache: Path, seed: int = 0) -> Path:
     return root
 
 
+def _tiny_vae(size: str, seed: int) -> Any:
+    """A random-weight tiny autoencoder for ``size``'s latent space."""
+    from sharpdepth import testing
+
+    if size == "sd2":
+        return testing.taesd_like(channels=64, blocks=3, seed=seed)  # madebyollin/taesd's
+    if size == "nano":
+        import torch
+
+        from sharpdepth.nano.recipes import nano_tiny_vae
+
+        torch.manual_seed(seed)
+        return nano_tiny_vae().eval()
+    return testing.taesd_like(seed=seed)
+
+
+def build_tiny_vae(size: str, cache: Path, seed: int = 0) -> Path:
+    """The random-weight tiny autoencoder of ``size``, built once (like the checkpoint)."""
+    from sharpdepth.io import atomic_write_folder
+
+    root = cache / f"{size}-tiny-vae-seed{seed}"
+    if (root / "config.json").is_file():
+        return root
+    tiny = _tiny_vae(size, seed + 3)
+    cache.mkdir(parents=True, exist_ok=True)
+    atomic_write_folder(root, tiny.save_pretrained)
+    return root
+
+
+def split_mode(mode: str) -> tuple[str, bool]:
+    """``"fast+tiny"`` -> ``("fast", True)``; ``"exact"`` -> ``("exact", False)``.
+
+    Raises:
+        ValueError: not a known mode, or ``released+tiny`` (released is the reference).
+    """
+    base, tiny = (mode[: -len(TINY_SUFFIX)], True) if mode.endswith(TINY_SUFFIX) else (mode, False)
+    if base not in MODES or (tiny and base == "released"):
+        raise ValueError(
+            f"unknown mode {mode!r}; choose from {MODES}, each but released optionally "
+            f"with {TINY_SUFFIX}"
+        )
+    return base, tiny
+
+
 def default_photo() -> Path:
     """scikit-image's ``coffee`` photo (600 x 400) written as a PNG in the temp folder."""
     try:
@@ -200,7 +249,8 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
         spec["checkpoint"],
         metric_model="nano",
         device="cpu",
-        mode=spec["mode"],
+        mode=split_mode(spec["mode"])[0],
+        tiny_vae=spec.get("tiny_vae"),
         processing_resolution=int(spec["resolution"]),
     )
     load_seconds = time.perf_counter() - start
@@ -246,11 +296,17 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
     )
 
 
-def _worker_spec(settings: BenchSettings, mode: str, checkpoint: Path, out_dir: Path) -> dict:
+def _worker_spec(
+    settings: BenchSettings, mode: str, checkpoint: Path, out_dir: Path
+) -> dict[str, Any]:
     """The JSON-serialisable job of one worker."""
+    tiny = split_mode(mode)[1]
     return {
         "mode": mode,
         "checkpoint": str(checkpoint),
+        "tiny_vae": str(build_tiny_vae(settings.size, settings.cache, settings.seed))
+        if tiny
+        else None,
         "resolution": settings.resolution,
         "image": str(settings.image or default_photo()),
         "runs": settings.runs,
@@ -297,9 +353,8 @@ def run_bench(
         work: folder for the workers' outputs (each mode's files in ``work / mode``).
         modes: which modes, in order.
     """
-    unknown = [m for m in modes if m not in MODES]
-    if unknown:
-        raise ValueError(f"unknown modes {unknown}; choose from {MODES}")
+    for mode in modes:
+        split_mode(mode)
     if settings.runs < 1 or settings.warmup < 0 or settings.batch < 1:
         raise ValueError("runs and batch must be at least 1, warmup at least 0")
     checkpoint = build_checkpoint(settings.size, settings.cache, settings.seed)

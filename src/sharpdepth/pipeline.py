@@ -16,6 +16,7 @@ from sharpdepth.diffusion import (
     DiffusionDepthModel,
     compute_empty_prompt_embedding,
     load_text_encoder,
+    load_tiny_vae,
     read_checkpoint_config,
     resolve_checkpoint,
     weight_bytes,
@@ -187,6 +188,7 @@ class SharpDepthPipeline:
         revision: str | None = None,
         mode: str | InferenceMode = "exact",
         channels_last: bool | None = None,
+        tiny_vae: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
@@ -210,6 +212,11 @@ class SharpDepthPipeline:
                 checkpoint with ``text_encoder/`` and ``tokenizer/``.
             channels_last: NHWC layout for the autoencoder (default: on the CPU, where it
                 is faster, except in released mode; the same result to float rounding).
+            tiny_vae: a TAESD-style tiny autoencoder (folder or Hub id, see
+                :func:`~sharpdepth.diffusion.load_tiny_vae`; ``"nano"``: the bundled nano
+                family's) to encode and decode with instead of the checkpoint's own, which
+                is then not loaded: much faster, not the exact result (any mode but
+                released).
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
@@ -230,9 +237,15 @@ class SharpDepthPipeline:
         if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
             use_lean_heap()  # before loading, or the loading's heap stays resident
         config = read_checkpoint_config(root)
+        if tiny_vae is not None and inference_mode.released_costs:
+            raise ValueError("released mode measures the checkpoint's own autoencoder: tiny_vae")
+        vae = load_tiny_vae(tiny_vae, torch_dtype) if tiny_vae is not None else None
         text_encoder = load_text_encoder(root) if inference_mode.released_costs else None
         sharpener = DiffusionDepthModel.from_pretrained(
-            root, torch_dtype=storage_dtype or torch_dtype, prediction_type=prediction_type
+            root,
+            torch_dtype=storage_dtype or torch_dtype,
+            prediction_type=prediction_type,
+            vae=vae,
         ).to(dev)
         sharpener.prepare_inference(torch_dtype, storage_dtype, channels_last=channels_last)
         if metric_model is None:

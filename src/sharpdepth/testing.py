@@ -172,6 +172,23 @@ def sd2_unet(seed: int = 0) -> Any:
     return unet.eval()
 
 
+def taesd_like(channels: int = 8, blocks: int = 1, latent_channels: int = 4, seed: int = 0) -> Any:
+    """A random-weight TAESD-style ``AutoencoderTiny`` (8x down-sampling) with ``channels``
+    per level and ``blocks`` blocks per inner level: test-sized by default, TAESD's own
+    shapes (what ``madebyollin/taesd`` holds) with ``channels=64, blocks=3``."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(seed)
+    tiny: Any = AutoencoderTiny(
+        encoder_block_out_channels=(channels,) * 4,
+        decoder_block_out_channels=(channels,) * 4,
+        num_encoder_blocks=(1, blocks, blocks, blocks),
+        num_decoder_blocks=(blocks, blocks, blocks, 1),
+        latent_channels=latent_channels,
+    )
+    return tiny.eval()
+
+
 def sd2_vae(seed: int = 0) -> Any:
     """A random-weight ``AutoencoderKL`` of the SD-2 shape (84 M parameters, 8x, 4 channels)."""
     from diffusers import AutoencoderKL

@@ -23,8 +23,8 @@ def add_parser(sub: Any) -> None:
             "Build random-weight models of the chosen size once (cached), then run the "
             "pipeline on a real photo in each mode, each in its own process: released "
             "(the cost structure of the authors' implementation), exact (default) and "
-            "fast (fastest on request). Prints per-stage medians, images/s, peak memory "
-            "and the ratios against released, in one run."
+            "fast (fastest and MODE+tiny on request). Prints per-stage medians, images/s, "
+            "peak memory and the ratios against released, in one run."
         ),
     )
     p.add_argument("--size", choices=SIZES, default="nano", help="model shapes (default nano)")
@@ -35,7 +35,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--modes",
         default=",".join(DEFAULT_MODES),
-        help="comma-separated, from " + ",".join(MODES) + " (default: %(default)s)",
+        help="comma-separated, from "
+        + ",".join(MODES)
+        + "; MODE+tiny (e.g. fast+tiny) runs MODE with a tiny autoencoder (default: "
+        "%(default)s)",
     )
     p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")

@@ -18,7 +18,7 @@ PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``
-    and ``--fast`` / ``--fastest`` to ``p``."""
+    ``--fast`` / ``--fastest``, ``--tiny-vae`` to ``p``."""
     models = p.add_mutually_exclusive_group()
     models.add_argument(
         "--checkpoint",
@@ -60,6 +60,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         dest="mode",
         help="fast mode with the prior pass at half resolution too (faster, further "
         "from exact; see the README's speed table)",
+    )
+    p.add_argument(
+        "--tiny-vae",
+        default=None,
+        metavar="FOLDER_OR_ID",
+        help="encode and decode with this TAESD-style tiny autoencoder instead of the "
+        "checkpoint's (much faster, not exact): nano (the bundled family's), "
+        "madebyollin/taesd for SD-2-based checkpoints, or a folder",
     )
 
 
@@ -105,6 +113,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
         device=args.device if device is None else device,
         dtype=args.dtype,
         mode=args.mode or "exact",
+        tiny_vae=getattr(args, "tiny_vae", None),
         **options,
     )
     return pipe, checkpoint

@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
         else args.confidence_threshold,
         "seed": args.seed,
         "mode": pipe.mode.name,
+        "tiny_vae": args.tiny_vae,
     }
     if proc.distributed:
         settings.update(rank=proc.rank, world_size=proc.world_size)

@@ -1,6 +1,6 @@
 """The bundled "nano" model family: small models trained here on the synthetic engine.
 
-Four models ship as package data under ``sharpdepth/assets/nano``, each in the layout
+Five models ship as package data under ``sharpdepth/assets/nano``, each in the layout
 its large published counterpart uses, so the same loading code serves both:
 
 * ``metric/``: :class:`~sharpdepth.nano.metric_net.NanoMetricNet` (``config.json`` +
@@ -9,7 +9,10 @@ its large published counterpart uses, so the same loading code serves both:
 * ``prior/``: a Lotus-G-style single-step x0 UNet + the autoencoder (diffusers layout
   with a stored empty-prompt embedding), the diffusion prior f_G;
 * ``sharpdepth/``: the sharpener trained from them without ground truth; the default
-  checkpoint of ``sharpdepth predict``.
+  checkpoint of ``sharpdepth predict``;
+* ``tiny-vae/``: a TAESD-style ``AutoencoderTiny`` distilled from ``vae/``, for
+  ``--tiny-vae nano`` (its TAESD counterpart for SD-2 checkpoints is
+  ``madebyollin/taesd``).
 
 :mod:`sharpdepth.nano.recipes` trains them (``sharpdepth nano train RECIPE``).
 """
@@ -20,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 #: Bundled model folders, by recipe name.
-NANO_MODELS = ("metric", "vae", "prior", "sharpdepth")
+NANO_MODELS = ("metric", "vae", "prior", "sharpdepth", "tiny-vae")
 
 #: Name that selects the bundled family wherever a checkpoint is expected.
 NANO_CHECKPOINT = "nano"

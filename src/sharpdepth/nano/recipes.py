@@ -41,7 +41,7 @@ from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet
 
 LOGGER = logging.getLogger(__name__)
 
-RECIPES = ("metric", "vae", "prior", "sharpdepth")
+RECIPES = ("metric", "vae", "prior", "sharpdepth", "tiny-vae")
 
 
 @dataclass(frozen=True)
@@ -356,6 +356,97 @@ def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
     for x in torch.cat([items["image"] * 2.0 - 1.0, depth]).split(16):
         latents.append(vae.encode(x).latent_dist.mean)
     return float(1.0 / torch.cat(latents).std())
+
+
+TINY_VAE_LOOP = LoopConfig(steps=1500, lr=1e-3, warmup=100, checkpoint_every=250)
+TINY_VAE_BATCH = 4
+TINY_VAE_CROP = 96
+#: Channels of every level of the nano tiny autoencoder (TAESD uses 64 for SD's).
+TINY_VAE_CHANNELS = 32
+#: Standard deviation of the noise added to the teacher's latents before the student
+#: decodes them (the UNet's latents are not exactly the encoder's).
+TINY_VAE_LATENT_NOISE = 0.05
+
+
+def nano_tiny_vae(channels: int = TINY_VAE_CHANNELS) -> Any:
+    """A TAESD-style ``AutoencoderTiny`` with the nano autoencoder's 8x down-sampling.
+
+    Its latents are the teacher's *scaled* latents (``scaling_factor`` 1), as TAESD's
+    are SD's.
+    """
+    from diffusers import AutoencoderTiny
+
+    tiny: Any = AutoencoderTiny(
+        encoder_block_out_channels=(channels,) * 4,
+        decoder_block_out_channels=(channels,) * 4,
+        latent_channels=4,
+    )
+    return tiny
+
+
+def train_tiny_vae(options: RecipeOptions) -> Path:
+    """Recipe ``tiny-vae`` (optional): a tiny autoencoder distilled from the nano one.
+
+    The student's encoder is fitted to the teacher's scaled latent means (MSE) and its
+    decoder, fed the teacher's latents plus a little noise, to the teacher's decodes (L1
+    on images; L1 + gradient L1 on the channel-mean depth, as the ``vae`` recipe).
+    Used by ``from_pretrained(..., tiny_vae=...)``; see the README's speed section.
+    """
+    from diffusers import AutoencoderKL
+
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    ensure_dataset(options)
+    teacher: Any = AutoencoderKL.from_pretrained(_input(options, "vae"), torch_dtype=torch.float32)
+    teacher.eval().requires_grad_(False)
+    scale = float(teacher.config.scaling_factor)
+    shift = float(getattr(teacher.config, "shift_factor", None) or 0.0)
+    torch.manual_seed(options.seed)
+    student = nano_tiny_vae()
+    dataset = SynthFolderDataset(options.data, "train", augment=True, seed=options.seed)
+    batch_size = options.batch_size or TINY_VAE_BATCH
+    make = step_batches(
+        dataset, batch_size, options.seed, crop=TINY_VAE_CROP, limit=options.data_limit
+    )
+
+    def loss_fn(
+        batch: dict[str, Any], gen: torch.Generator
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        b = batch["image"].shape[0]
+        depth = normalize_dense_depth(batch["depth"], batch["mask"]).repeat(1, 3, 1, 1)
+        x = torch.cat([batch["image"] * 2.0 - 1.0, depth])
+        with torch.no_grad():
+            z_t = (teacher.encode(x).latent_dist.mean - shift) * scale
+            z_in = z_t + TINY_VAE_LATENT_NOISE * torch.randn(z_t.shape, generator=gen)
+            y_t = teacher.decode(z_in / scale + shift).sample
+        latent_mse = F.mse_loss(student.encode(x).latents, z_t)
+        y_s = student.decode(z_in).sample
+        image_l1 = (y_s[:b] - y_t[:b]).abs().mean()
+        d_s, d_t = y_s[b:].mean(dim=1, keepdim=True), y_t[b:].mean(dim=1, keepdim=True)
+        depth_l1 = (d_s - d_t).abs().mean()
+        depth_grad = _gradient_l1(d_s, d_t)
+        loss = latent_mse + image_l1 + VAE_DEPTH_WEIGHT * (depth_l1 + depth_grad)
+        return loss, {
+            "latent_mse": float(latent_mse.detach()),
+            "image_l1": float(image_l1.detach()),
+            "depth_l1": float(depth_l1.detach()),
+        }
+
+    loop = _loop(TINY_VAE_LOOP, options)
+    result = train_loop(student, loss_fn, make, loop, options.output, options.progress, "tiny-vae")
+    final = options.output / "final"
+    atomic_write_folder(final, student.to(torch.float16).save_pretrained)
+    student.float()
+    _write_training_info(
+        final,
+        "tiny-vae",
+        options,
+        loop,
+        result,
+        batch_size,
+        {"teacher": str(_input(options, "vae")), "crop": TINY_VAE_CROP},
+    )
+    return final
 
 
 # --------------------------------------------------------------------------------------
@@ -695,4 +786,5 @@ RECIPE_FUNCTIONS: dict[str, Callable[[RecipeOptions], Path]] = {
     "vae": train_vae,
     "prior": train_prior,
     "sharpdepth": train_sharpdepth,
+    "tiny-vae": train_tiny_vae,
 }
