@@ -21,7 +21,7 @@ def add_parser(sub: Any) -> None:
         help="train the bundled nano model family on the synthetic engine",
         description=(
             "Train one model of the bundled nano family (recipes in order: metric, vae, "
-            "prior, sharpdepth). The synthetic data "
+            "prior, sharpdepth; tiny-vae, optional, after vae). The synthetic data "
             f"({NANO_DATA.n} images, {NANO_DATA.height}x{NANO_DATA.width}, seed {NANO_DATA.seed}) "
             "is rendered into --data first if it is not there. A run resumes from its "
             "checkpoint when started again with the same output folder. The result is "

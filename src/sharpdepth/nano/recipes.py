@@ -1,6 +1,6 @@
 """The recipes that train the bundled nano family on the synthetic engine's data.
 
-Four recipes, run in this order (each later one reads the earlier ones' output):
+Five recipes, run in this order (each later one reads the earlier ones' output):
 
 * ``metric``: :class:`~sharpdepth.nano.metric_net.NanoMetricNet`, supervised only by
   simulated sensors (64-beam LiDAR, structured light with holes at depth edges, random
@@ -11,7 +11,9 @@ Four recipes, run in this order (each later one reads the earlier ones' output):
   at ``t = T - 1``, x0 prediction, input ``[image latent, noise]``, depth task class
   label, a stored empty-prompt embedding) on dense depth;
 * ``sharpdepth``: the ground-truth-free trainer (:class:`sharpdepth.training.Trainer`)
-  from the three, on the engine's images only.
+  from the three, on the engine's images only;
+* ``tiny-vae`` (optional, after ``vae``): a TAESD-style ``AutoencoderTiny`` distilled
+  from the autoencoder, for the ``tiny_vae`` inference option.
 
 Each recipe writes ``OUTPUT/final`` in the layout the package loads (the same layouts
 as the large published models) plus ``OUTPUT/final/training.json`` (data, command,
