@@ -29,8 +29,8 @@ from sharpdepth.nano.recipes import (
 
 TINY_DATA = NanoData(n=10, height=64, width=64, seed=3)
 
-#: Mean relative depth difference of the bundled tiny autoencoder against the nano
-#: AutoencoderKL on the coffee photo (measured: see the test).
+#: Mean relative depth difference allowed between the bundled tiny autoencoder and the
+#: nano AutoencoderKL on the coffee photo (measured 0.014 with the shipped models).
 TINY_VAE_TOLERANCE = 0.05
 
 

@@ -17,7 +17,7 @@ PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``
+    """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``,
     ``--fast`` / ``--fastest``, ``--tiny-vae`` to ``p``."""
     models = p.add_mutually_exclusive_group()
     models.add_argument(
@@ -113,7 +113,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
         device=args.device if device is None else device,
         dtype=args.dtype,
         mode=args.mode or "exact",
-        tiny_vae=getattr(args, "tiny_vae", None),
+        tiny_vae=args.tiny_vae,
         **options,
     )
     return pipe, checkpoint

@@ -296,6 +296,42 @@ def _gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return dx.abs().mean() + dy.abs().mean()
 
 
+def autoencoder_batch(batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+    """A batch's images and normalised dense depth maps as one autoencoder input.
+
+    Returns:
+        ``[2B, 3, H, W]`` in ``[-1, 1]`` (the ``B`` images, then the ``B`` depth maps
+        repeated on 3 channels) and ``B``.
+    """
+    depth = normalize_dense_depth(batch["depth"], batch["mask"]).repeat(1, 3, 1, 1)
+    return torch.cat([batch["image"] * 2.0 - 1.0, depth]), int(batch["image"].shape[0])
+
+
+def reconstruction_loss(
+    recon: torch.Tensor, target: torch.Tensor, n_images: int
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Autoencoder reconstruction loss of a batch of images followed by depth maps.
+
+    Image L1 on the first ``n_images`` items, plus ``VAE_DEPTH_WEIGHT`` x (L1 +
+    gradient L1) of the channel-mean depth of the rest.
+
+    Args:
+        recon: ``[B, 3, H, W]`` decoded batch.
+        target: ``[B, 3, H, W]`` what it should be (depth maps repeated on 3 channels).
+        n_images: how many of the ``B`` items are images.
+
+    Returns:
+        The loss and its logged terms (``image_l1``, ``depth_l1``).
+    """
+    image_l1 = (recon[:n_images] - target[:n_images]).abs().mean()
+    depth_pred = recon[n_images:].mean(dim=1, keepdim=True)
+    depth_ref = target[n_images:].mean(dim=1, keepdim=True)
+    depth_l1 = (depth_pred - depth_ref).abs().mean()
+    depth_grad = _gradient_l1(depth_pred, depth_ref)
+    loss = image_l1 + VAE_DEPTH_WEIGHT * (depth_l1 + depth_grad)
+    return loss, {"image_l1": float(image_l1.detach()), "depth_l1": float(depth_l1.detach())}
+
+
 def train_vae(options: RecipeOptions) -> Path:
     """Recipe 2: the nano autoencoder on engine images and normalised dense depth."""
     from sharpdepth.synth.dataset import SynthFolderDataset
@@ -310,23 +346,12 @@ def train_vae(options: RecipeOptions) -> Path:
     def loss_fn(
         batch: dict[str, Any], gen: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        b = batch["image"].shape[0]
-        depth = normalize_dense_depth(batch["depth"], batch["mask"]).repeat(1, 3, 1, 1)
-        x = torch.cat([batch["image"] * 2.0 - 1.0, depth])
+        x, b = autoencoder_batch(batch)
         posterior = vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
-        recon = vae.decode(z).sample
-        image_l1 = (recon[:b] - x[:b]).abs().mean()
-        depth_pred = recon[b:].mean(dim=1, keepdim=True)
-        depth_l1 = (depth_pred - depth[:, :1]).abs().mean()
-        depth_grad = _gradient_l1(depth_pred, depth[:, :1])
+        recon_loss, logs = reconstruction_loss(vae.decode(z).sample, x, b)
         kl = posterior.kl().mean()  # summed over latent elements, as SD's autoencoder
-        loss = image_l1 + VAE_DEPTH_WEIGHT * (depth_l1 + depth_grad) + VAE_KL_WEIGHT * kl
-        return loss, {
-            "image_l1": float(image_l1.detach()),
-            "depth_l1": float(depth_l1.detach()),
-            "kl": float(kl.detach()),
-        }
+        return recon_loss + VAE_KL_WEIGHT * kl, {**logs, "kl": float(kl.detach())}
 
     loop = _loop(VAE_LOOP, options)
     result = train_loop(vae, loss_fn, make, loop, options.output, options.progress, "vae")
@@ -414,25 +439,14 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
     def loss_fn(
         batch: dict[str, Any], gen: torch.Generator
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        b = batch["image"].shape[0]
-        depth = normalize_dense_depth(batch["depth"], batch["mask"]).repeat(1, 3, 1, 1)
-        x = torch.cat([batch["image"] * 2.0 - 1.0, depth])
+        x, b = autoencoder_batch(batch)
         with torch.no_grad():
             z_t = (teacher.encode(x).latent_dist.mean - shift) * scale
             z_in = z_t + TINY_VAE_LATENT_NOISE * torch.randn(z_t.shape, generator=gen)
             y_t = teacher.decode(z_in / scale + shift).sample
         latent_mse = F.mse_loss(student.encode(x).latents, z_t)
-        y_s = student.decode(z_in).sample
-        image_l1 = (y_s[:b] - y_t[:b]).abs().mean()
-        d_s, d_t = y_s[b:].mean(dim=1, keepdim=True), y_t[b:].mean(dim=1, keepdim=True)
-        depth_l1 = (d_s - d_t).abs().mean()
-        depth_grad = _gradient_l1(d_s, d_t)
-        loss = latent_mse + image_l1 + VAE_DEPTH_WEIGHT * (depth_l1 + depth_grad)
-        return loss, {
-            "latent_mse": float(latent_mse.detach()),
-            "image_l1": float(image_l1.detach()),
-            "depth_l1": float(depth_l1.detach()),
-        }
+        recon_loss, logs = reconstruction_loss(student.decode(z_in).sample, y_t, b)
+        return latent_mse + recon_loss, {"latent_mse": float(latent_mse.detach()), **logs}
 
     loop = _loop(TINY_VAE_LOOP, options)
     result = train_loop(student, loss_fn, make, loop, options.output, options.progress, "tiny-vae")
