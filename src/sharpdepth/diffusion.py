@@ -71,29 +71,58 @@ def resolve_checkpoint(name_or_path: str | os.PathLike[str], revision: str | Non
     Raises:
         CheckpointError: the folder does not exist and the id cannot be fetched.
     """
+    local, fetched = _local_folder(
+        name_or_path, revision, "sharpdepth", _HUB_PATTERNS, "checkpoint", "unet/ and vae/"
+    )
+    for sub in ("unet", "vae", "text_encoder") if fetched else ():
+        folder = local / sub
+        if folder.is_dir() and not any(folder.glob("*.safetensors")):
+            local = _snapshot(str(name_or_path), revision, [f"{sub}/*.bin"])  # pickles only
+    return local
+
+
+def _local_folder(
+    name_or_path: str | os.PathLike[str],
+    revision: str | None,
+    bundled: str,
+    patterns: list[str],
+    what: str,
+    expected: str,
+) -> tuple[Path, bool]:
+    """The folder of a model named by ``"nano"``, a local path or a Hub id.
+
+    Args:
+        name_or_path: ``"nano"`` (the bundled nano model ``bundled``), a folder, or a
+            Hugging Face Hub id (files matching ``patterns`` are fetched).
+        revision: Hub revision.
+        bundled: the bundled nano model's name (see :func:`sharpdepth.nano.bundled_dir`).
+        patterns: what to fetch from the Hub.
+        what: the model's description in error messages.
+        expected: what the folder should hold, for the error on a file.
+
+    Returns:
+        The folder, and whether it was fetched from the Hub (or its cache).
+
+    Raises:
+        CheckpointError: bundled model missing, a file, or not found anywhere.
+    """
     from sharpdepth.nano import NANO_CHECKPOINT, bundled_available, bundled_dir
 
     if str(name_or_path) == NANO_CHECKPOINT:
-        if not bundled_available("sharpdepth"):
+        if not bundled_available(bundled):
             raise CheckpointError(
-                f"the bundled nano checkpoint is missing from {bundled_dir('sharpdepth')} "
+                f"the bundled nano {what} is missing from {bundled_dir(bundled)} "
                 "(was the package installed without its data files?)"
             )
-        return bundled_dir("sharpdepth")
+        return bundled_dir(bundled), False
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(
-                f"checkpoint {str(name_or_path)!r} is a file; expected a folder with unet/ and vae/"
+                f"{what} {str(name_or_path)!r} is a file; expected a folder with {expected}"
             )
-        return path
-    name = str(name_or_path)
-    local = _snapshot(name, revision, _HUB_PATTERNS)
-    for sub in ("unet", "vae", "text_encoder"):
-        folder = local / sub
-        if folder.is_dir() and not any(folder.glob("*.safetensors")):
-            local = _snapshot(name, revision, [f"{sub}/*.bin"])  # older repos: pickles only
-    return local
+        return path, False
+    return _snapshot(str(name_or_path), revision, patterns), True
 
 
 def _snapshot(name: str, revision: str | None, patterns: list[str]) -> Path:
@@ -152,22 +181,10 @@ def load_tiny_vae(
     """
     from diffusers import AutoencoderTiny
 
-    from sharpdepth.nano import NANO_CHECKPOINT, bundled_available, bundled_dir
-
-    path = Path(name_or_path).expanduser()
-    if str(name_or_path) == NANO_CHECKPOINT:
-        if not bundled_available("tiny-vae"):
-            raise CheckpointError(
-                f"the bundled nano tiny autoencoder is missing from {bundled_dir('tiny-vae')}"
-            )
-        path = bundled_dir("tiny-vae")
-    if path.exists():
-        if not path.is_dir():
-            raise CheckpointError(f"tiny autoencoder {str(name_or_path)!r} is a file, not a folder")
-        root = path
-    else:
-        patterns = ["config.json", "*.safetensors", "vae/config.json", "vae/*.safetensors"]
-        root = _snapshot(str(name_or_path), revision, patterns)
+    patterns = ["config.json", "*.safetensors", "vae/config.json", "vae/*.safetensors"]
+    root, _ = _local_folder(
+        name_or_path, revision, "tiny-vae", patterns, "tiny autoencoder", "config.json"
+    )
     sub = "" if (root / "config.json").is_file() else "vae"
     config_file = root / sub / "config.json"
     if not config_file.is_file():
