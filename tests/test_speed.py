@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from sharpdepth import SharpDepthPipeline
+from sharpdepth import SharpDepthPipeline, runtime
 from sharpdepth import pipeline as pipeline_module
 from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
-from sharpdepth.runtime import use_lean_heap
+from sharpdepth.runtime import reusing_heap, use_lean_heap
 from sharpdepth.testing import SmoothMetricModel
 
 RES = 64
@@ -287,7 +287,8 @@ _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 #: prints whether the heap setting applied and the resident memory (MB) still held.
 _HEAP_SCRIPT = """
 import torch
-from sharpdepth.runtime import use_lean_heap
+from sharpdepth import runtime
+from sharpdepth.runtime import reusing_heap, use_lean_heap
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
@@ -329,6 +330,85 @@ def test_lean_heap_leaves_a_users_allocator_settings_alone(
 ) -> None:
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432")
     assert use_lean_heap() is False
+
+
+#: With the lean heap: 40 tensors of 8 MB allocated and freed inside ``reusing_heap``;
+#: prints the resident memory (MB) still held inside the block and after it.
+_REUSE_SCRIPT = """
+import torch
+from sharpdepth.runtime import reusing_heap, use_lean_heap
+def rss():
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
+assert use_lean_heap()
+base = rss()
+with reusing_heap():
+    ts = [torch.ones(2_000_000) for _ in range(40)]
+    del ts
+    inside = rss() - base
+print(inside, rss() - base)
+"""
+
+
+@pytest.mark.skipif(not _GLIBC, reason="glibc allocator only")
+def test_reusing_heap_keeps_freed_memory_only_inside_the_block() -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _REUSE_SCRIPT], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    inside, after = float(out[0]), float(out[1])
+    assert inside > 200  # of 320 MB freed: kept for reuse
+    assert after < 16  # given back when the block ends
+
+
+class _FakeLibc:
+    """Records ``mallopt`` / ``malloc_trim`` calls instead of changing the allocator."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+
+    def mallopt(self, param: int, value: int) -> int:
+        self.calls.append(("mallopt", param, value))
+        return 1
+
+    def malloc_trim(self, pad: int) -> int:
+        self.calls.append(("trim", pad, 0))
+        return 1
+
+
+def test_reusing_heap_restores_the_lean_thresholds_once_for_nested_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    libc = _FakeLibc()
+    monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
+    with reusing_heap():  # lean heap not applied: nothing changes
+        pass
+    assert libc.calls == [] and not runtime.lean_heap_active()
+    runtime._HEAP.libc, runtime._HEAP.threshold = libc, 4096  # type: ignore[assignment]
+    with pytest.raises(RuntimeError, match="inner"), reusing_heap(), reusing_heap():
+        raise RuntimeError("inner")
+    trim, mmap = runtime._M_TRIM_THRESHOLD, runtime._M_MMAP_THRESHOLD
+    assert libc.calls == [
+        ("mallopt", trim, runtime._REUSE_TRIM_THRESHOLD),
+        ("mallopt", mmap, runtime._REUSE_MMAP_THRESHOLD),
+        ("mallopt", mmap, 4096),
+        ("mallopt", trim, runtime._DEFAULT_TRIM_THRESHOLD),
+        ("trim", 0, 0),
+    ]
+    assert runtime._HEAP.depth == 0
+
+
+def test_unet_passes_reuse_the_heap(
+    tiny_checkpoints: dict[str, Path], photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipe = _pipe(tiny_checkpoints["sharpdepth"], "exact")
+    libc = _FakeLibc()
+    monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
+    runtime._HEAP.libc, runtime._HEAP.threshold = libc, 4096  # type: ignore[assignment]
+    pipe(photo, seed=0)
+    assert [c for c in libc.calls if c[0] == "trim"] == [("trim", 0, 0)] * 2  # one per pass
 
 
 @pytest.mark.parametrize(

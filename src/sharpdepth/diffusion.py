@@ -33,6 +33,7 @@ from sharpdepth.errors import CheckpointError
 from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
 from sharpdepth.profiling import stage
+from sharpdepth.runtime import reusing_heap
 
 LOGGER = logging.getLogger(__name__)
 
@@ -606,7 +607,7 @@ class DiffusionDepthModel(torch.nn.Module):
         timesteps = torch.full((b,), t_cond, device=unet_in.device, dtype=torch.long)
         context = self.prompt_embeds.to(device=unet_in.device, dtype=dtype).expand(b, -1, -1)
         labels = depth_task_label(b, unet_in.device, dtype) if self.uses_class_label else None
-        with stage("unet"):
+        with stage("unet"), reusing_heap():
             out = unet(
                 unet_in, timesteps, encoder_hidden_states=context, class_labels=labels
             ).sample
