@@ -400,15 +400,22 @@ def test_reusing_heap_restores_the_lean_thresholds_once_for_nested_blocks(
     assert runtime._HEAP.depth == 0
 
 
-def test_unet_passes_reuse_the_heap(
-    tiny_checkpoints: dict[str, Path], photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(("tiny_vae", "passes_reusing"), [(True, 2), (False, 0)])
+def test_unet_passes_reuse_the_heap_with_a_tiny_autoencoder(
+    tiny_checkpoints: dict[str, Path],
+    taesd_dir: Path,
+    photo: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_vae: bool,
+    passes_reusing: int,
 ) -> None:
-    pipe = _pipe(tiny_checkpoints["sharpdepth"], "exact")
+    pipe = _pipe(tiny_checkpoints["sharpdepth"], "fast", tiny_vae=taesd_dir if tiny_vae else None)
+    assert pipe.sharpener.reuse_heap_in_unet is tiny_vae
     libc = _FakeLibc()
     monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
     runtime._HEAP.libc, runtime._HEAP.threshold = libc, 4096  # type: ignore[assignment]
     pipe(photo, seed=0)
-    assert [c for c in libc.calls if c[0] == "trim"] == [("trim", 0, 0)] * 2  # one per pass
+    assert [c for c in libc.calls if c[0] == "trim"] == [("trim", 0, 0)] * passes_reusing
 
 
 @pytest.mark.parametrize(

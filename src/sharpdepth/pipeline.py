@@ -247,7 +247,14 @@ class SharpDepthPipeline:
             prediction_type=prediction_type,
             vae=vae,
         ).to(dev)
-        sharpener.prepare_inference(torch_dtype, storage_dtype, channels_last=channels_last)
+        # A tiny autoencoder leaves the UNet passes as nearly all of the time and no large
+        # decode whose peak the reused heap would add to (see prepare_inference).
+        sharpener.prepare_inference(
+            torch_dtype,
+            storage_dtype,
+            channels_last=channels_last,
+            reuse_heap_in_unet=vae is not None,
+        )
         if metric_model is None:
             metric_model = config.get("metric_model")
             if metric_model is None:

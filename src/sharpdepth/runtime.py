@@ -212,9 +212,9 @@ def reusing_heap() -> Iterator[None]:
     of times, so there the page faults cost time: on a 2-core AVX2 CPU an SD-2 UNet
     pass at 768 x 512 px (bfloat16-stored weights) took 13.5-14.2 s with the lean heap
     and 10.1-12.7 s with this block around it, for 0.55-0.59 GB of extra resident
-    memory during the pass instead of 0.36 GB (still less than a full-resolution
-    autoencoder decode needs). On exit the lean thresholds are restored and the heap's
-    free memory is returned (``malloc_trim``), so the following stages start as lean.
+    memory during the pass instead of 0.36 GB. On exit the lean thresholds are
+    restored and the heap's free memory is returned (``malloc_trim``); what
+    fragmentation keeps (about 0.1-0.25 GB over a few calls there) stays resident.
 
     Does nothing unless :func:`use_lean_heap` was applied. Nested blocks act as one;
     process-wide, like the setting itself.
