@@ -287,8 +287,7 @@ _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 #: prints whether the heap setting applied and the resident memory (MB) still held.
 _HEAP_SCRIPT = """
 import torch
-from sharpdepth import runtime
-from sharpdepth.runtime import reusing_heap, use_lean_heap
+from sharpdepth.runtime import use_lean_heap
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
