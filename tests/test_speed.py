@@ -385,7 +385,7 @@ def test_reusing_heap_restores_the_lean_thresholds_once_for_nested_blocks(
     with reusing_heap():  # lean heap not applied: nothing changes
         pass
     assert libc.calls == [] and not runtime.lean_heap_active()
-    runtime._HEAP.libc, runtime._HEAP.threshold = libc, 4096  # type: ignore[assignment]
+    runtime._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="inner"), reusing_heap(), reusing_heap():
         raise RuntimeError("inner")
     trim, mmap = runtime._M_TRIM_THRESHOLD, runtime._M_MMAP_THRESHOLD
@@ -412,7 +412,7 @@ def test_unet_passes_reuse_the_heap_with_a_tiny_autoencoder(
     assert pipe.sharpener.reuse_heap_in_unet is tiny_vae
     libc = _FakeLibc()
     monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
-    runtime._HEAP.libc, runtime._HEAP.threshold = libc, 4096  # type: ignore[assignment]
+    runtime._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
     pipe(photo, seed=0)
     assert [c for c in libc.calls if c[0] == "trim"] == [("trim", 0, 0)] * passes_reusing
 

@@ -154,10 +154,10 @@ class _LeanHeap:
     """Process-wide state of :func:`use_lean_heap` and :func:`reusing_heap`."""
 
     def __init__(self) -> None:
-        self.threshold: int | None = None  # the fixed mmap threshold, once applied
+        #: glibc and the fixed mmap threshold, once :func:`use_lean_heap` applied it
+        self.applied: tuple[ctypes.CDLL, int] | None = None
         self.depth = 0  # nesting depth of reusing_heap
         self.lock = threading.Lock()
-        self.libc: ctypes.CDLL | None = None
 
 
 _HEAP = _LeanHeap()
@@ -194,13 +194,13 @@ def use_lean_heap(threshold: int = LEAN_HEAP_MMAP_THRESHOLD) -> bool:
     LOGGER.debug("glibc mmap threshold fixed at %d bytes: %s", threshold, applied)
     if applied:
         with _HEAP.lock:
-            _HEAP.libc, _HEAP.threshold = libc, int(threshold)
+            _HEAP.applied = (libc, int(threshold))
     return applied
 
 
 def lean_heap_active() -> bool:
     """Whether :func:`use_lean_heap` has been applied in this process."""
-    return _HEAP.threshold is not None
+    return _HEAP.applied is not None
 
 
 @contextlib.contextmanager
@@ -220,18 +220,19 @@ def reusing_heap() -> Iterator[None]:
     process-wide, like the setting itself.
     """
     with _HEAP.lock:
-        libc, threshold = _HEAP.libc, _HEAP.threshold
-        lean = (libc, threshold) if libc is not None and threshold is not None else None
-        if lean is not None and _HEAP.depth == 0:
-            lean[0].mallopt(_M_TRIM_THRESHOLD, _REUSE_TRIM_THRESHOLD)
-            lean[0].mallopt(_M_MMAP_THRESHOLD, max(lean[1], _REUSE_MMAP_THRESHOLD))
+        applied = _HEAP.applied
+        if applied is not None and _HEAP.depth == 0:
+            libc, threshold = applied
+            libc.mallopt(_M_TRIM_THRESHOLD, _REUSE_TRIM_THRESHOLD)
+            libc.mallopt(_M_MMAP_THRESHOLD, max(threshold, _REUSE_MMAP_THRESHOLD))
         _HEAP.depth += 1
     try:
         yield
     finally:
         with _HEAP.lock:
             _HEAP.depth -= 1
-            if lean is not None and _HEAP.depth == 0:
-                lean[0].mallopt(_M_MMAP_THRESHOLD, lean[1])
-                lean[0].mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
-                lean[0].malloc_trim(0)
+            if applied is not None and _HEAP.depth == 0:
+                libc, threshold = applied
+                libc.mallopt(_M_MMAP_THRESHOLD, threshold)
+                libc.mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
+                libc.malloc_trim(0)
