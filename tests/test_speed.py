@@ -517,11 +517,13 @@ def test_tiny_vae_is_checked_when_loaded(
         _pipe(tiny_checkpoints["released"], "released", tiny_vae=taesd_dir)
 
 
-def test_bench_modes_with_a_tiny_vae_are_parsed() -> None:
-    from sharpdepth.bench import split_mode
+def test_bench_modes_with_variants_are_parsed() -> None:
+    from sharpdepth.bench import BenchMode, parse_mode
 
-    assert split_mode("fast+tiny") == ("fast", True)
-    assert split_mode("exact") == ("exact", False)
-    for bad in ("released+tiny", "fast+small", "turbo"):
+    assert parse_mode("fast+tiny") == BenchMode("fast", tiny=True)
+    assert parse_mode("exact") == BenchMode("exact")
+    assert parse_mode("exact+direct") == BenchMode("exact", direct=True)
+    assert parse_mode("fastest+direct+tiny") == BenchMode("fastest", tiny=True, direct=True)
+    for bad in ("released+tiny", "released+direct", "fast+small", "turbo", "fast+tiny+tiny"):
         with pytest.raises(ValueError, match="unknown mode"):
-            split_mode(bad)
+            parse_mode(bad)

@@ -12,7 +12,9 @@ fresh worker process, so that its peak resident memory is its own:
   ``fastest`` only when asked for with ``modes``);
 * ``MODE+tiny`` (e.g. ``fast+tiny``, on request): that mode with a random-weight
   TAESD-style tiny autoencoder of the size's shapes (``tiny_vae=``) in place of the
-  checkpoint's.
+  checkpoint's;
+* ``MODE+direct`` (e.g. ``exact+direct``, on request): that mode without Winograd
+  convolutions (:mod:`sharpdepth.winograd`).
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,
@@ -43,8 +45,8 @@ LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
 MODES = ("released", "exact", "fast", "fastest")
-#: Suffix of a mode that runs with a tiny autoencoder (``fast+tiny``).
-TINY_SUFFIX = "+tiny"
+#: Variants a mode can be run with (``fast+tiny``, ``exact+direct``), see :class:`BenchMode`.
+VARIANTS = ("tiny", "direct")
 #: What ``sharpdepth bench`` measures unless ``--modes`` says otherwise.
 DEFAULT_MODES = ("released", "exact", "fast")
 #: glibc malloc settings of ``--allocator tuned``: keep freed memory for reuse instead of
@@ -198,19 +200,37 @@ def build_tiny_vae(size: str, cache: Path, seed: int = 0) -> Path:
     return root
 
 
-def split_mode(mode: str) -> tuple[str, bool]:
-    """``"fast+tiny"`` -> ``("fast", True)``; ``"exact"`` -> ``("exact", False)``.
+@dataclass(frozen=True)
+class BenchMode:
+    """A ``--modes`` entry: an inference mode plus variants, ``MODE[+VARIANT...]``.
+
+    Attributes:
+        base: one of :data:`MODES`.
+        tiny: ``+tiny``, a random-weight tiny autoencoder instead of the checkpoint's.
+        direct: ``+direct``, the direct convolution everywhere (no Winograd layers), to
+            measure what :mod:`sharpdepth.winograd` gives.
+    """
+
+    base: str
+    tiny: bool = False
+    direct: bool = False
+
+
+def parse_mode(mode: str) -> BenchMode:
+    """``"fast+tiny"`` -> ``BenchMode("fast", tiny=True)``; ``"exact"`` -> ``BenchMode("exact")``.
 
     Raises:
-        ValueError: not a known mode, or ``released+tiny`` (released is the reference).
+        ValueError: not a known mode or variant, a variant twice, or a variant of
+            released (released is the reference).
     """
-    base, tiny = (mode[: -len(TINY_SUFFIX)], True) if mode.endswith(TINY_SUFFIX) else (mode, False)
-    if base not in MODES or (tiny and base == "released"):
+    base, *variants = mode.split("+")
+    known = base in MODES and all(v in VARIANTS for v in variants)
+    if not known or len(set(variants)) != len(variants) or (variants and base == "released"):
         raise ValueError(
             f"unknown mode {mode!r}; choose from {MODES}, each but released optionally "
-            f"with {TINY_SUFFIX}"
+            f"with " + " and/or ".join(f"+{v}" for v in VARIANTS)
         )
-    return base, tiny
+    return BenchMode(base, tiny="tiny" in variants, direct="direct" in variants)
 
 
 def default_photo() -> Path:
@@ -245,12 +265,14 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
     if spec["threads"]:
         torch.set_num_threads(int(spec["threads"]))
     start = time.perf_counter()
+    bench_mode = parse_mode(spec["mode"])
     pipe = SharpDepthPipeline.from_pretrained(
         spec["checkpoint"],
         metric_model="nano",
         device="cpu",
-        mode=split_mode(spec["mode"])[0],
+        mode=bench_mode.base,
         tiny_vae=spec.get("tiny_vae"),
+        winograd=False if bench_mode.direct else None,
         processing_resolution=int(spec["resolution"]),
     )
     load_seconds = time.perf_counter() - start
@@ -300,7 +322,7 @@ def _worker_spec(
     settings: BenchSettings, mode: str, checkpoint: Path, out_dir: Path
 ) -> dict[str, Any]:
     """The JSON-serialisable job of one worker."""
-    tiny = split_mode(mode)[1]
+    tiny = parse_mode(mode).tiny
     return {
         "mode": mode,
         "checkpoint": str(checkpoint),
@@ -354,7 +376,7 @@ def run_bench(
         modes: which modes, in order.
     """
     for mode in modes:
-        split_mode(mode)
+        parse_mode(mode)
     if settings.runs < 1 or settings.warmup < 0 or settings.batch < 1:
         raise ValueError("runs and batch must be at least 1, warmup at least 0")
     checkpoint = build_checkpoint(settings.size, settings.cache, settings.seed)

@@ -35,6 +35,7 @@ from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
 from sharpdepth.profiling import stage
 from sharpdepth.runtime import reusing_heap
+from sharpdepth.winograd import use_direct_convolution, use_winograd
 
 LOGGER = logging.getLogger(__name__)
 
@@ -418,6 +419,7 @@ class DiffusionDepthModel(torch.nn.Module):
         storage_dtype: torch.dtype | None = None,
         channels_last: bool = False,
         reuse_heap_in_unet: bool = False,
+        winograd: bool = False,
     ) -> DiffusionDepthModel:
         """Set the networks' precision, memory layout and allocator use for inference.
 
@@ -437,6 +439,10 @@ class DiffusionDepthModel(torch.nn.Module):
                 full-resolution ``AutoencoderKL`` decode's peak (SD-2 shapes on a 2-core
                 CPU: 3.42 -> 3.67 GB in fastest mode); with a tiny autoencoder the peak
                 moved 2.43 -> 2.56 GB while a call went from 20-25 s to 16-21 s.
+            winograd: run the wide 3x3 convolutions of the UNet and the autoencoder by
+                Winograd's algorithm where it is faster (float32 on the CPU; see
+                :mod:`sharpdepth.winograd`): the same result up to float rounding.
+                ``False`` restores the direct convolution.
 
         Returns:
             ``self``.
@@ -452,6 +458,11 @@ class DiffusionDepthModel(torch.nn.Module):
                 if next(net.parameters()).dtype != compute_dtype:
                     net.to(compute_dtype)
             self.compute_dtype = None
+        for net in (self.unet, self.vae):
+            if winograd:
+                use_winograd(net)
+            else:
+                use_direct_convolution(net)
         self.prompt_embeds = self.prompt_embeds.to(self.dtype)
         self.reuse_heap_in_unet = reuse_heap_in_unet
         return self

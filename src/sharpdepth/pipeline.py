@@ -189,6 +189,7 @@ class SharpDepthPipeline:
         mode: str | InferenceMode = "exact",
         channels_last: bool | None = None,
         tiny_vae: str | os.PathLike[str] | None = None,
+        winograd: bool | None = None,
         **options: Any,
     ) -> SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
@@ -217,6 +218,9 @@ class SharpDepthPipeline:
                 family's) to encode and decode with instead of the checkpoint's own, which
                 is then not loaded: much faster, not the exact result (any mode but
                 released).
+            winograd: Winograd's algorithm for the wide float32 3x3 convolutions where it
+                is faster (see :mod:`sharpdepth.winograd`; the same result to float
+                rounding). Default: on the CPU, except in released mode.
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
@@ -232,6 +236,8 @@ class SharpDepthPipeline:
             torch_dtype = resolve_dtype(dtype, dev)
         if channels_last is None:
             channels_last = dev.type == "cpu" and not inference_mode.released_costs
+        if winograd is None:
+            winograd = dev.type == "cpu" and not inference_mode.released_costs
         root = resolve_checkpoint(checkpoint, revision=revision)
         lean = inference_mode.lean_heap and dev.type == "cpu"
         if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
@@ -254,6 +260,7 @@ class SharpDepthPipeline:
             storage_dtype,
             channels_last=channels_last,
             reuse_heap_in_unet=vae is not None,
+            winograd=winograd,
         )
         if metric_model is None:
             metric_model = config.get("metric_model")

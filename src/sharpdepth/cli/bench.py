@@ -37,8 +37,8 @@ def add_parser(sub: Any) -> None:
         default=",".join(DEFAULT_MODES),
         help="comma-separated, from "
         + ",".join(MODES)
-        + "; MODE+tiny (e.g. fast+tiny) runs MODE with a tiny autoencoder (default: "
-        "%(default)s)",
+        + "; MODE+tiny (e.g. fast+tiny) runs MODE with a tiny autoencoder, MODE+direct "
+        "without Winograd convolutions (default: %(default)s)",
     )
     p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
