@@ -142,9 +142,7 @@ def winograd_conv3x3(
     out = x.new_empty(n, _TILE * tiles_h, _TILE * tiles_w, k)
     widest = max(c, k)
     per_row = n * tiles_w  # tiles per row of tiles
-    # At least as many tiles per band as channels, so the weights are read few times.
-    band_tiles = max(band_elements // (_ALPHA * _ALPHA * widest), widest)
-    band_rows = max(1, min(tiles_h, band_tiles // per_row))
+    band_rows = max(1, min(tiles_h, band_elements // (_ALPHA * _ALPHA * widest * per_row)))
     size = _ALPHA * _ALPHA * per_row * band_rows * widest
     first, second = x.new_empty(size), x.new_empty(size)
     # One band's input rows, zero-padded: one pixel of the convolution's padding on each
