@@ -7,13 +7,13 @@ instead of 144, after linear transforms of the input tiles (``B^T d B``), the we
 (``G g G^T``) and the products (``A^T m A``). The 36 products become 36 batched matrix
 products over channels, which BLAS runs near the CPU's peak.
 
-On a 2-core AVX2 CPU (float32, SD-2 autoencoder and UNet shapes), one layer took
-1.4-1.8x less time than PyTorch's direct convolution for 128-512 channels at 96 x 64 to
-768 x 512 pixels. Narrow layers (under 128 channels) and wide layers on few pixels
-(the UNet's 640 and 1280 channel levels) are slower this way: the transforms and
-reading the transformed weights cost more than the saved multiplications. So only
-layers that pass :func:`winograd_applies` use it; the others keep the direct
-convolution.
+On a 2-core AVX2 CPU (float32, SD-2 autoencoder and UNet shapes), one layer ran
+1.0-2.3x faster than PyTorch's direct convolution for 128-512 channels at 96 x 64 to
+768 x 512 pixels, the wider the faster (``benchmarks/winograd_layers.py``). Narrow
+layers (under 128 channels) and wide layers on few pixels (the UNet's 640 and 1280
+channel levels below 96 x 64) are slower this way: the transforms and reading the
+transformed weights cost more than the saved multiplications. So only layers that pass
+:func:`winograd_applies` use it; the others keep the direct convolution.
 
 The result is the same convolution up to float rounding, with a larger rounding error
 than the direct one: about ``1e-5`` of the output's largest magnitude against ``2e-6``
@@ -117,8 +117,8 @@ def winograd_conv3x3(
 
     The image is processed in bands of tile rows so that each band's tiles and products
     fit the caches; each band's buffers are reused by the next, so the extra memory is a
-    few bands' worth, not a padded copy of ``x``. No autograd (the
-    products are written into preallocated buffers).
+    few bands' worth, not a padded copy of ``x``. No autograd (the products are written
+    into preallocated buffers).
 
     Args:
         x: ``[N, C, H, W]``, any H and W (the last tiles are zero-padded).
@@ -183,7 +183,7 @@ def winograd_conv3x3(
             result.view(_TILE, _TILE, n, rows, tiles_w, k).permute(2, 3, 0, 4, 1, 5)
         )
     if bias is not None:
-        out.add_(bias.to(out.dtype))
+        out.add_(bias)
     nchw = out[:, :h, :w].permute(0, 3, 1, 2)
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return nchw.contiguous(memory_format=torch.channels_last)
@@ -218,6 +218,12 @@ def _convertible(module: nn.Module) -> bool:
     )
 
 
+def _swap_class(module: nn.Module, cls: type[nn.Module]) -> None:
+    """Change a convolution between ``nn.Conv2d`` and :class:`WinogradConv2d` in place
+    (the same object, parameters, buffers and hooks; only the forward differs)."""
+    module.__class__ = cls
+
+
 def use_winograd(net: nn.Module) -> int:
     """Let ``net``'s wide 3x3 convolutions run by Winograd where it is faster.
 
@@ -230,7 +236,7 @@ def use_winograd(net: nn.Module) -> int:
     converted = 0
     for module in net.modules():
         if _convertible(module):
-            module.__class__ = WinogradConv2d
+            _swap_class(module, WinogradConv2d)
             converted += 1
     LOGGER.debug("Winograd convolution for %d layers of %s", converted, type(net).__name__)
     return converted
@@ -240,5 +246,4 @@ def use_direct_convolution(net: nn.Module) -> None:
     """Undo :func:`use_winograd`: every :class:`WinogradConv2d` becomes an ``nn.Conv2d``."""
     for module in net.modules():
         if type(module) is WinogradConv2d:
-            module.__class__ = nn.Conv2d
-
+            _swap_class(module, nn.Conv2d)
