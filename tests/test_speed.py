@@ -214,7 +214,7 @@ def test_bench_command_measures_every_mode_in_one_run(
             "--keep-outputs",
             str(tmp_path / "outputs"),
             "--modes",
-            "released,exact,fast,fast+tiny",
+            "released,exact,fast,fast+tiny,exact+direct",
         ]
     )
     assert code == 0
@@ -223,12 +223,14 @@ def test_bench_command_measures_every_mode_in_one_run(
     for row in ("unet 1", "decode 2", "text encoder", "speed-up vs released", "peak memory"):
         assert row in table
     report = json.loads(out.read_text())
-    assert [r["mode"] for r in report["results"]] == ["released", "exact", "fast", "fast+tiny"]
+    modes = ["released", "exact", "fast", "fast+tiny", "exact+direct"]
+    assert [r["mode"] for r in report["results"]] == modes
     diffs = report["differences_vs_exact"]
     assert diffs["exact"]["max_abs_m"] == 0.0
     assert diffs["released"]["mean_rel"] < 1e-4  # same result, other cost structure
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
+    assert diffs["exact+direct"]["max_abs_m"] == 0.0  # no layer is wide enough for Winograd
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
 
 
