@@ -234,10 +234,12 @@ class SharpDepthPipeline:
             torch_dtype = torch.float32
         else:
             torch_dtype = resolve_dtype(dtype, dev)
+        # CPU-only speed-ups, off in released mode (it measures the release's costs)
+        cpu_speedups = dev.type == "cpu" and not inference_mode.released_costs
         if channels_last is None:
-            channels_last = dev.type == "cpu" and not inference_mode.released_costs
+            channels_last = cpu_speedups
         if winograd is None:
-            winograd = dev.type == "cpu" and not inference_mode.released_costs
+            winograd = cpu_speedups
         root = resolve_checkpoint(checkpoint, revision=revision)
         lean = inference_mode.lean_heap and dev.type == "cpu"
         if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
