@@ -15,6 +15,8 @@ from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.testing import SmoothMetricModel
 from sharpdepth.winograd import (
     WinogradConv2d,
+    gemm_applies,
+    gemm_conv3x3,
     use_direct_convolution,
     use_winograd,
     winograd_applies,
@@ -79,6 +81,67 @@ def test_winograd_is_used_only_where_it_pays() -> None:
     assert not winograd_applies(torch.zeros(1, 256, 44, 48), wide.clone().requires_grad_())
     with torch.no_grad():
         assert winograd_applies(torch.zeros(1, 256, 44, 48), wide.clone().requires_grad_())
+
+
+@pytest.mark.parametrize(
+    ("n", "channels_last", "bias"), [(1, False, True), (3, True, True), (2, False, False)]
+)
+def test_gemm_convolution_equals_the_direct_convolution(
+    n: int, channels_last: bool, bias: bool
+) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 12, 5, 7, generator=gen)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(20, 12, 3, 3, generator=gen)
+    b = torch.randn(20, generator=gen) if bias else None
+    out = gemm_conv3x3(x, weight, b)
+    assert out.shape == (n, 20, 5, 7) and out.dtype == torch.float32
+    assert _relative_error(out, x, weight, b) < 1e-5  # the same arithmetic as direct
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    assert out.is_contiguous(memory_format=layout)
+    with pytest.raises(ValueError, match=r"\[K, 12, 3, 3\]"):
+        gemm_conv3x3(x, torch.zeros(2, 3, 3, 3))
+
+
+def test_gemm_convolution_is_used_for_wide_layers_on_few_pixels() -> None:
+    wide = torch.zeros(1280, 1280, 3, 3)
+    assert gemm_applies(torch.zeros(1, 1280, 12, 9), wide)
+    assert gemm_applies(torch.zeros(2, 1280, 24, 18), wide)  # 2 * 432 <= 1280 per image
+    assert not gemm_applies(torch.zeros(1, 640, 24, 18), torch.zeros(640, 640, 3, 3))
+    assert not gemm_applies(torch.zeros(1, 64, 4, 4), torch.zeros(64, 64, 3, 3))  # narrow
+    assert not gemm_applies(torch.zeros(1, 1280, 12, 9).bfloat16(), wide.bfloat16())
+    assert not gemm_applies(torch.zeros(1, 1280, 12, 9), wide.clone().requires_grad_())
+    with torch.no_grad():
+        assert gemm_applies(torch.zeros(1, 1280, 12, 9), wide.clone().requires_grad_())
+
+
+def test_converted_layers_choose_winograd_gemm_or_direct(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 8)
+    calls: list[str] = []
+    for name in ("winograd_conv3x3", "gemm_conv3x3"):
+        original = getattr(winograd, name)
+
+        def spy(*args: object, _f: object = original, _n: str = name, **kw: object) -> object:
+            calls.append(_n)
+            return _f(*args, **kw)  # type: ignore[operator]
+
+        monkeypatch.setattr(winograd, name, spy)
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 64, 3, padding=1)
+    use_winograd(conv)
+    with torch.no_grad():
+        for size, path in (((40, 40), "winograd_conv3x3"), ((4, 6), "gemm_conv3x3")):
+            x = torch.randn(1, 16, *size)
+            calls.clear()
+            out = conv(x)
+            assert calls == [path]
+            assert _relative_error(out, x, conv.weight, conv.bias) < TOLERANCE
+        calls.clear()
+        conv(torch.randn(1, 16, 8, 6))  # 48 pixels, 2 * 48 > 64 channels; 6 tiles < 32
+        assert calls == []
 
 
 def _net() -> nn.Sequential:

@@ -19,6 +19,13 @@ The result is the same convolution up to float rounding, with a larger rounding 
 than the direct one: about ``1e-5`` of the output's largest magnitude against ``2e-6``
 (float32, random weights). Float16 and bfloat16 are not converted: their rounding is
 too coarse for the transforms.
+
+The opposite case, wide layers on few pixels (the UNet's 1280-channel levels at 24 x 18
+and 12 x 9 latent pixels for a 768 px image), runs faster as one matrix product of the
+weights with the unfolded 3 x 3 neighbourhoods ("im2col", :func:`gemm_conv3x3`): 1.2-1.4x
+at 24 x 18 and 1.9-2.1x at 12 x 9 on that CPU, where the direct convolution leaves most
+of the arithmetic units idle. Same arithmetic, so the same result up to float rounding;
+used where :func:`gemm_applies`.
 """
 
 from __future__ import annotations
@@ -88,6 +95,60 @@ def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
         return False
     tiles = -(-x.shape[2] // _TILE) * -(-x.shape[3] // _TILE)
     return 2 * tiles >= max(in_channels, out_channels)
+
+
+def gemm_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`gemm_conv3x3` is used for this input and weight (when
+    :func:`winograd_applies` is not).
+
+    True for float32 CPU tensors without autograd, at least :data:`MIN_CHANNELS` input
+    and output channels, and at most half as many pixels per image as output channels
+    (measured break-even on a 2-core AVX2 CPU: 432 pixels gained 1.2-1.4x with 1280
+    output channels and lost 3% with 640).
+
+    Args:
+        x: ``[N, C, H, W]`` input.
+        weight: ``[K, C, 3, 3]`` weights.
+    """
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return False
+    if x.ndim != 4 or tuple(weight.shape[2:]) != (3, 3):
+        return False
+    out_channels, in_channels = weight.shape[:2]
+    if min(in_channels, out_channels) < MIN_CHANNELS:
+        return False
+    return 2 * x.shape[2] * x.shape[3] <= out_channels
+
+
+def gemm_conv3x3(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``F.conv2d(x, weight, bias, padding=1)`` as one matrix product per image.
+
+    Args:
+        x: ``[N, C, H, W]``.
+        weight: ``[K, C, 3, 3]``.
+        bias: ``[K]`` or ``None``.
+
+    Returns:
+        ``[N, K, H, W]`` in the memory format of ``x`` (channels-last or contiguous).
+    """
+    n, c, h, w = x.shape
+    k = weight.shape[0]
+    if weight.shape[1] != c or tuple(weight.shape[2:]) != (3, 3):
+        raise ValueError(f"expected [K, {c}, 3, 3] weights, got {list(weight.shape)}")
+    columns = torch.nn.functional.unfold(x, 3, padding=1)  # [N, C * 9, H * W]
+    matrix = weight.reshape(k, c * 9)
+    if bias is None:
+        out = torch.matmul(matrix, columns)
+    else:
+        out = torch.baddbmm(bias.view(1, k, 1).expand(n, k, 1), matrix.expand(n, k, c * 9), columns)
+    nchw = out.view(n, k, h, w)
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return nchw.contiguous(memory_format=torch.channels_last)
+    return nchw
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -192,7 +253,8 @@ def winograd_conv3x3(
 
 class WinogradConv2d(nn.Conv2d):
     """A 3x3 ``nn.Conv2d`` that runs :func:`winograd_conv3x3` where
-    :func:`winograd_applies`, else the direct convolution. Same parameters and state
+    :func:`winograd_applies`, :func:`gemm_conv3x3` where :func:`gemm_applies`, else the
+    direct convolution. Same parameters and state
     dict as ``nn.Conv2d``; made by :func:`use_winograd`, undone by
     :func:`use_direct_convolution`."""
 
@@ -201,6 +263,8 @@ class WinogradConv2d(nn.Conv2d):
     ) -> torch.Tensor:
         if winograd_applies(input, weight):
             return winograd_conv3x3(input, weight, bias)
+        if gemm_applies(input, weight):
+            return gemm_conv3x3(input, weight, bias)
         return super()._conv_forward(input, weight, bias)
 
 
@@ -225,10 +289,12 @@ def _swap_class(module: nn.Module, cls: type[nn.Module]) -> None:
 
 
 def use_winograd(net: nn.Module) -> int:
-    """Let ``net``'s wide 3x3 convolutions run by Winograd where it is faster.
+    """Let ``net``'s wide 3x3 convolutions run by Winograd, or as one matrix product,
+    where that is faster.
 
     The layers are converted in place to :class:`WinogradConv2d` (the same module
-    objects, parameters and hooks); each call then chooses by :func:`winograd_applies`.
+    objects, parameters and hooks); each call then chooses by :func:`winograd_applies`
+    and :func:`gemm_applies`.
 
     Returns:
         The number of converted layers.
