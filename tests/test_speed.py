@@ -17,6 +17,7 @@ import torch
 from sharpdepth import SharpDepthPipeline, runtime
 from sharpdepth import pipeline as pipeline_module
 from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.int8 import int8_available
 from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 from sharpdepth.runtime import reusing_heap, use_lean_heap
 from sharpdepth.testing import SmoothMetricModel
@@ -214,7 +215,7 @@ def test_bench_command_measures_every_mode_in_one_run(
             "--keep-outputs",
             str(tmp_path / "outputs"),
             "--modes",
-            "released,exact,fast,fast+tiny,exact+direct",
+            "released,exact,fast,fast+tiny,exact+direct,fast+float",
         ]
     )
     assert code == 0
@@ -223,7 +224,7 @@ def test_bench_command_measures_every_mode_in_one_run(
     for row in ("unet 1", "decode 2", "text encoder", "speed-up vs released", "peak memory"):
         assert row in table
     report = json.loads(out.read_text())
-    modes = ["released", "exact", "fast", "fast+tiny", "exact+direct"]
+    modes = ["released", "exact", "fast", "fast+tiny", "exact+direct", "fast+float"]
     assert [r["mode"] for r in report["results"]] == modes
     diffs = report["differences_vs_exact"]
     assert diffs["exact"]["max_abs_m"] == 0.0
@@ -231,6 +232,9 @@ def test_bench_command_measures_every_mode_in_one_run(
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
     assert diffs["exact+direct"]["max_abs_m"] == 0.0  # no layer is wide enough for Winograd
+    assert 0.0 < diffs["fast+float"]["mean_rel"] < FAST_TOLERANCE
+    if int8_available() and not runtime.cpu_has_fast_bfloat16():  # int8 on, but in +float
+        assert diffs["fast+float"]["mean_rel"] != diffs["fast"]["mean_rel"]
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
 
 
@@ -526,6 +530,14 @@ def test_bench_modes_with_variants_are_parsed() -> None:
     assert parse_mode("exact") == BenchMode("exact")
     assert parse_mode("exact+direct") == BenchMode("exact", direct=True)
     assert parse_mode("fastest+direct+tiny") == BenchMode("fastest", tiny=True, direct=True)
-    for bad in ("released+tiny", "released+direct", "fast+small", "turbo", "fast+tiny+tiny"):
+    assert parse_mode("fast+float") == BenchMode("fast", float=True)
+    for bad in (
+        "released+tiny",
+        "released+direct",
+        "released+float",
+        "fast+small",
+        "turbo",
+        "fast+tiny+tiny",
+    ):
         with pytest.raises(ValueError, match="unknown mode"):
             parse_mode(bad)

@@ -14,7 +14,9 @@ fresh worker process, so that its peak resident memory is its own:
   TAESD-style tiny autoencoder of the size's shapes (``tiny_vae=``) in place of the
   checkpoint's;
 * ``MODE+direct`` (e.g. ``exact+direct``, on request): that mode without Winograd
-  convolutions (:mod:`sharpdepth.winograd`).
+  or matrix-product convolutions (:mod:`sharpdepth.winograd`);
+* ``MODE+float`` (e.g. ``fast+float``, on request): that mode without int8 linear
+  layers (:mod:`sharpdepth.int8`).
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,
@@ -45,8 +47,9 @@ LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
 MODES = ("released", "exact", "fast", "fastest")
-#: Variants a mode can be run with (``fast+tiny``, ``exact+direct``), see :class:`BenchMode`.
-VARIANTS = ("tiny", "direct")
+#: Variants a mode can be run with (``fast+tiny``, ``exact+direct``, ``fast+float``), see
+#: :class:`BenchMode`.
+VARIANTS = ("tiny", "direct", "float")
 #: What ``sharpdepth bench`` measures unless ``--modes`` says otherwise.
 DEFAULT_MODES = ("released", "exact", "fast")
 #: glibc malloc settings of ``--allocator tuned``: keep freed memory for reuse instead of
@@ -209,11 +212,14 @@ class BenchMode:
         tiny: ``+tiny``, a random-weight tiny autoencoder instead of the checkpoint's.
         direct: ``+direct``, the direct convolution everywhere (no Winograd layers), to
             measure what :mod:`sharpdepth.winograd` gives.
+        float: ``+float``, no int8 layers, to measure what :mod:`sharpdepth.int8` gives
+            (the pipeline's default otherwise).
     """
 
     base: str
     tiny: bool = False
     direct: bool = False
+    float: bool = False
 
 
 def parse_mode(mode: str) -> BenchMode:
@@ -230,7 +236,9 @@ def parse_mode(mode: str) -> BenchMode:
             f"unknown mode {mode!r}; choose from {MODES}, each but released optionally "
             f"with " + " and/or ".join(f"+{v}" for v in VARIANTS)
         )
-    return BenchMode(base, tiny="tiny" in variants, direct="direct" in variants)
+    return BenchMode(
+        base, tiny="tiny" in variants, direct="direct" in variants, float="float" in variants
+    )
 
 
 def default_photo() -> Path:
@@ -273,6 +281,7 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
         mode=bench_mode.base,
         tiny_vae=spec.get("tiny_vae"),
         winograd=False if bench_mode.direct else None,
+        int8=False if bench_mode.float else None,
         processing_resolution=int(spec["resolution"]),
     )
     load_seconds = time.perf_counter() - start

@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from sharpdepth import method
 from sharpdepth.errors import CheckpointError
+from sharpdepth.int8 import has_int8_layers, quantize_int8
 from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
 from sharpdepth.profiling import stage
@@ -420,6 +421,7 @@ class DiffusionDepthModel(torch.nn.Module):
         channels_last: bool = False,
         reuse_heap_in_unet: bool = False,
         winograd: bool = False,
+        int8: bool = False,
     ) -> DiffusionDepthModel:
         """Set the networks' precision, memory layout and allocator use for inference.
 
@@ -443,10 +445,15 @@ class DiffusionDepthModel(torch.nn.Module):
                 Winograd's algorithm where it is faster (float32 on the CPU; see
                 :mod:`sharpdepth.winograd`): the same result up to float rounding.
                 ``False`` restores the direct convolution.
+            int8: replace the UNet's linear layers by int8 ones with dynamically
+                quantised inputs (:func:`~sharpdepth.int8.quantize_int8`; x86 CPUs):
+                faster, not the exact result, and cannot be undone or saved.
 
         Returns:
             ``self``.
         """
+        if int8:  # first: the float weights of the replaced layers are then not narrowed
+            quantize_int8(self.unet)
         if channels_last:  # first: the narrow weight store keeps the layout it is given
             self.vae.to(memory_format=torch.channels_last)
         if compute_dtype is not None and storage_dtype not in (None, compute_dtype):
@@ -719,6 +726,10 @@ class DiffusionDepthModel(torch.nn.Module):
             raise ValueError(
                 "this model decodes with a tiny autoencoder (inference only); save the one "
                 "loaded with the checkpoint's own autoencoder"
+            )
+        if has_int8_layers(self.unet):
+            raise ValueError(
+                "this model's UNet has int8 layers (inference only); save one loaded without int8"
             )
 
         def write(tmp: Path) -> None:

@@ -30,6 +30,7 @@ from sharpdepth.image_ops import (
     postprocess,
     preprocess,
 )
+from sharpdepth.int8 import int8_available
 from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.profiling import stage
 from sharpdepth.runtime import (
@@ -190,6 +191,7 @@ class SharpDepthPipeline:
         channels_last: bool | None = None,
         tiny_vae: str | os.PathLike[str] | None = None,
         winograd: bool | None = None,
+        int8: bool | None = None,
         **options: Any,
     ) -> SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
@@ -221,12 +223,17 @@ class SharpDepthPipeline:
             winograd: Winograd's algorithm for the wide float32 3x3 convolutions where it
                 is faster (see :mod:`sharpdepth.winograd`; the same result to float
                 rounding). Default: on the CPU, except in released mode.
+            int8: int8 linear layers in the UNet (see :mod:`sharpdepth.int8`; x86 CPUs
+                only; not the exact result). Default: in the fast modes with
+                ``dtype="auto"`` on a CPU that computes them in float32 (no native
+                bfloat16), where they are the fastest arithmetic available.
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
         inference_mode = _resolve_mode(mode)
         storage_dtype: torch.dtype | None = None
-        if inference_mode.reduced_precision and (dtype is None or dtype == "auto"):
+        auto_fast = inference_mode.reduced_precision and (dtype is None or dtype == "auto")
+        if auto_fast:
             torch_dtype, storage_dtype = fast_precision(dev)
         elif inference_mode.released_costs:
             if dtype not in (None, "auto") and resolve_dtype(dtype, dev) != torch.float32:
@@ -240,6 +247,10 @@ class SharpDepthPipeline:
             channels_last = cpu_speedups
         if winograd is None:
             winograd = cpu_speedups
+        if int8 is None:
+            int8 = auto_fast and cpu_speedups and torch_dtype == torch.float32 and int8_available()
+        elif int8 and (inference_mode.released_costs or dev.type != "cpu"):
+            raise ValueError("int8 layers run on the CPU and not in released mode: int8")
         root = resolve_checkpoint(checkpoint, revision=revision)
         lean = inference_mode.lean_heap and dev.type == "cpu"
         if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
@@ -263,6 +274,7 @@ class SharpDepthPipeline:
             channels_last=channels_last,
             reuse_heap_in_unet=vae is not None,
             winograd=winograd,
+            int8=int8,
         )
         if metric_model is None:
             metric_model = config.get("metric_model")

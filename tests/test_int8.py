@@ -1,0 +1,104 @@
+"""Int8 linear layers (sharpdepth.int8) and their use in the pipeline's fast modes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sharpdepth import SharpDepthPipeline, pipeline
+from sharpdepth.int8 import Int8Linear, has_int8_layers, int8_available, quantize_int8
+from sharpdepth.testing import SmoothMetricModel
+
+pytestmark = pytest.mark.skipif(not int8_available(), reason="needs an x86 CPU with FBGEMM")
+
+
+def _relative_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out - ref).norm() / ref.norm())
+
+
+def test_int8_linear_is_close_to_the_float_layer() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(96, 40)
+    q = Int8Linear.from_float(layer)
+    x = torch.randn(2, 7, 96)
+    with torch.no_grad():
+        ref, out = layer(x), q(x)
+    assert out.shape == (2, 7, 40) and out.dtype == torch.float32
+    assert _relative_l2(out, ref) < 0.03
+    assert not torch.equal(out, ref)
+    with torch.no_grad():  # the input's dtype is kept
+        assert q(x.bfloat16()).dtype == torch.bfloat16
+    no_bias = nn.Linear(96, 40, bias=False)
+    with torch.no_grad():
+        assert _relative_l2(Int8Linear.from_float(no_bias)(x), no_bias(x)) < 0.03
+
+
+def test_each_row_is_quantised_on_its_own_scale() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(64, 32)
+    q = Int8Linear.from_float(layer)
+    x = torch.randn(16, 64)
+    x[0] *= 1000.0  # one token with large activations
+    with torch.no_grad():
+        ref, out = layer(x), q(x)
+    # the small rows stay accurate (one scale for all would round them to nothing)
+    assert _relative_l2(out[1:], ref[1:]) < 0.03
+
+
+def test_quantize_int8_replaces_the_wide_linear_layers() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(4, 32), nn.SiLU(), nn.Linear(32, 32), nn.Sequential(nn.Linear(32, 32))
+    )
+    net.append(nn.Linear(32, 2))
+    x = torch.randn(5, 4)
+    with torch.no_grad():
+        ref = net(x)
+    assert not has_int8_layers(net)
+    assert quantize_int8(net) == 2
+    assert has_int8_layers(net)
+    kinds = [type(m) for m in (net[0], net[2], net[3][0], net[4])]
+    assert kinds == [nn.Linear, Int8Linear, Int8Linear, nn.Linear]  # 4 and 2 < 16 features
+    with torch.no_grad():
+        out = net(x)
+    assert (out - ref).abs().max() < 0.05 * ref.abs().max()
+
+
+def _pipe(root: Path, **kwargs: object) -> SharpDepthPipeline:
+    return SharpDepthPipeline.from_pretrained(
+        root, metric_model=SmoothMetricModel(), device="cpu", processing_resolution=64, **kwargs
+    )
+
+
+def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
+    tiny_checkpoints: dict[str, Path],
+    photo: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
+    root = tiny_checkpoints["sharpdepth"]
+    fast, fast_float = _pipe(root, mode="fast"), _pipe(root, mode="fast", int8=False)
+    assert has_int8_layers(fast.sharpener.unet)
+    assert not has_int8_layers(fast_float.sharpener.unet)
+    assert not has_int8_layers(fast.sharpener.vae)
+    assert not has_int8_layers(_pipe(root).sharpener.unet)  # exact mode
+    a, b = fast(photo, seed=0), fast_float(photo, seed=0)
+    assert not np.array_equal(a.depth, b.depth)  # int8 did run
+    assert np.abs(a.depth - b.depth).mean() < 0.02 * np.abs(b.depth).mean()
+    with pytest.raises(ValueError, match="int8"):
+        fast.save_pretrained(tmp_path / "saved")
+    assert not (tmp_path / "saved").exists()
+
+
+def test_int8_is_off_with_native_reduced_precision_and_in_released_mode(
+    tiny_checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.bfloat16,) * 2)
+    assert not has_int8_layers(_pipe(tiny_checkpoints["sharpdepth"], mode="fast").sharpener.unet)
+    with pytest.raises(ValueError, match="int8"):
+        _pipe(tiny_checkpoints["released"], mode="released", int8=True)
