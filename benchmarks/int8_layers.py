@@ -1,0 +1,130 @@
+"""Benchmark of ``sharpdepth.int8``: the SD-2 UNet's linear layers in int8 against float32.
+
+For each linear layer shape of the SD-2 UNet's transformer blocks at 768 x 512 px
+(latent 96 x 64: 6144, 1536, 384 and 96 tokens at the four levels), times
+``torch.nn.functional.linear`` and :class:`~sharpdepth.int8.Int8Linear` on the same
+random input, alternating the two for ``--repeats`` rounds after a warm-up, and prints
+the median times, the speed-up and the int8 result's relative L2 error. Then (unless
+``--no-unet``) it times whole UNet passes of a random-weight SD-2 UNet
+(:func:`~sharpdepth.testing.sd2_unet`, with the pipeline's Winograd / GEMM convolutions)
+with float32 and with int8 linear layers, alternating, and prints their relative output
+difference.
+
+Usage: ``python benchmarks/int8_layers.py [--repeats 5] [--unet-repeats 3] [--no-unet]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from sharpdepth.int8 import Int8Linear, int8_available, quantize_int8
+
+#: (level, tokens, input features, output features, how many per UNet pass)
+LAYERS = (
+    ("96x64 q/k/v/out/proj", 6144, 320, 320, 5 * 6),
+    ("96x64 feed-forward in", 6144, 320, 2560, 5),
+    ("96x64 feed-forward out", 6144, 1280, 320, 5),
+    ("48x32 q/k/v/out/proj", 1536, 640, 640, 5 * 6),
+    ("48x32 feed-forward in", 1536, 640, 5120, 5),
+    ("48x32 feed-forward out", 1536, 2560, 640, 5),
+    ("24x16 q/k/v/out/proj", 384, 1280, 1280, 5 * 6),
+    ("24x16 feed-forward in", 384, 1280, 10240, 5),
+    ("24x16 feed-forward out", 384, 5120, 1280, 5),
+    ("cross-attention k/v", 77, 1024, 640, 30),
+)
+
+
+def _seconds(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+def _relative_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return float((out - ref).norm() / ref.norm())
+
+
+def layers(repeats: int) -> None:
+    """Print the per-layer table."""
+    gen = torch.Generator().manual_seed(0)
+    print("| layer | tokens x in -> out | per pass | float32 (ms) | int8 (ms) | speed-up | error |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, tokens, fan_in, fan_out, count in LAYERS:
+        layer = torch.nn.Linear(fan_in, fan_out)
+        q = Int8Linear.from_float(layer)
+        x = torch.randn(1, tokens, fan_in, generator=gen)
+        with torch.inference_mode():
+            error = _relative_l2(q(x), layer(x))  # also the warm-up
+            times: dict[str, list[float]] = {"float": [], "int8": []}
+            for _ in range(repeats):
+                times["float"].append(_seconds(F.linear, x, layer.weight, layer.bias))
+                times["int8"].append(_seconds(q, x))
+        t_float, t_int8 = (1e3 * statistics.median(times[k]) for k in ("float", "int8"))
+        print(
+            f"| {name} | {tokens} x {fan_in} -> {fan_out} | {count} | {t_float:.1f} | "
+            f"{t_int8:.1f} | {t_float / t_int8:.2f}x | {error:.1e} |",
+            flush=True,
+        )
+
+
+def unet_passes(repeats: int) -> None:
+    """Print whole SD-2 UNet passes, float32 against int8 linear layers."""
+    from sharpdepth.testing import sd2_unet
+    from sharpdepth.winograd import use_winograd
+
+    unet = sd2_unet()
+    use_winograd(unet)
+    int8_unet = copy.deepcopy(unet)
+    converted = quantize_int8(int8_unet)
+    gen = torch.Generator().manual_seed(1)
+    sample = torch.randn(1, 8, 64, 96, generator=gen)
+    context = torch.randn(1, 77, 1024, generator=gen)
+    timestep = torch.full((1,), 999)
+    labels = torch.zeros(1, 4)
+
+    def run(net: torch.nn.Module) -> torch.Tensor:
+        return net(sample, timestep, encoder_hidden_states=context, class_labels=labels).sample
+
+    nets = {"float": unet, "int8": int8_unet}
+    with torch.inference_mode():
+        error = _relative_l2(run(int8_unet), run(unet))  # also the warm-up
+        times: dict[str, list[float]] = {"float": [], "int8": []}
+        for _ in range(repeats):
+            for key, net in nets.items():
+                start = time.perf_counter()
+                run(net)
+                times[key].append(time.perf_counter() - start)
+    print(f"\nSD-2 UNet pass, latent 96 x 64, {converted} int8 linear layers, {repeats} rounds:")
+    for key in ("float", "int8"):
+        print(f"  {key}: " + ", ".join(f"{t:.2f}" for t in times[key]) + " s")
+    t_float, t_int8 = (statistics.median(times[k]) for k in ("float", "int8"))
+    print(f"  median {t_float:.2f} s vs {t_int8:.2f} s: {t_float / t_int8:.2f}x")
+    print(f"  relative L2 difference of the output (random weights): {error:.1e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--unet-repeats", type=int, default=3)
+    parser.add_argument("--no-unet", action="store_true", help="only the per-layer table")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if not int8_available():
+        raise SystemExit("int8 layers need an x86-64 CPU and PyTorch's FBGEMM engine")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    layers(args.repeats)
+    if not args.no_unet:
+        unet_passes(args.unet_repeats)
+
+
+if __name__ == "__main__":
+    main()
