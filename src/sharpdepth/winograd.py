@@ -22,10 +22,10 @@ too coarse for the transforms.
 
 The opposite case, wide layers on few pixels (the UNet's 1280-channel levels at 24 x 18
 and 12 x 9 latent pixels for a 768 px image), runs faster as one matrix product of the
-weights with the unfolded 3 x 3 neighbourhoods ("im2col", :func:`gemm_conv3x3`): 1.2-1.4x
-at 24 x 18 and 1.9-2.1x at 12 x 9 on that CPU, where the direct convolution leaves most
-of the arithmetic units idle. Same arithmetic, so the same result up to float rounding;
-used where :func:`gemm_applies`.
+weights with the unfolded 3 x 3 neighbourhoods ("im2col", :func:`gemm_conv3x3`):
+1.14-1.36x at 24 x 16 to 24 x 18 and 1.95-2.41x at 12 x 8 to 12 x 9 on that CPU, where
+the direct convolution leaves most of the arithmetic units idle. Same arithmetic, so the
+same result up to float rounding; used where :func:`gemm_applies`.
 """
 
 from __future__ import annotations
@@ -72,6 +72,18 @@ _AT = (
 )
 
 
+def _wide_float32_inference(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """A float32 CPU 3x3 convolution without autograd, with at least :data:`MIN_CHANNELS`
+    input and output channels: what both faster ways require."""
+    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
+        return False
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
+        return False
+    if x.ndim != 4 or tuple(weight.shape[2:]) != (3, 3):
+        return False
+    return min(weight.shape[0], weight.shape[1]) >= MIN_CHANNELS
+
+
 def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`winograd_conv3x3` is used for this input and weight.
 
@@ -84,15 +96,9 @@ def winograd_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
         x: ``[N, C, H, W]`` input.
         weight: ``[K, C, 3, 3]`` weights.
     """
-    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
-        return False
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        return False
-    if x.ndim != 4 or tuple(weight.shape[2:]) != (3, 3):
+    if not _wide_float32_inference(x, weight):
         return False
     out_channels, in_channels = weight.shape[:2]
-    if min(in_channels, out_channels) < MIN_CHANNELS:
-        return False
     tiles = -(-x.shape[2] // _TILE) * -(-x.shape[3] // _TILE)
     return 2 * tiles >= max(in_channels, out_channels)
 
@@ -103,23 +109,31 @@ def gemm_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
 
     True for float32 CPU tensors without autograd, at least :data:`MIN_CHANNELS` input
     and output channels, and at most half as many pixels per image as output channels
-    (measured break-even on a 2-core AVX2 CPU: 432 pixels gained 1.2-1.4x with 1280
-    output channels and lost 3% with 640).
+    (measured break-even on a 2-core AVX2 CPU: 384-432 pixels gained 1.14-1.36x with
+    1280 output channels and lost 3% with 640).
 
     Args:
         x: ``[N, C, H, W]`` input.
         weight: ``[K, C, 3, 3]`` weights.
     """
-    if x.device.type != "cpu" or x.dtype != torch.float32 or weight.dtype != torch.float32:
+    if not _wide_float32_inference(x, weight):
         return False
-    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        return False
-    if x.ndim != 4 or tuple(weight.shape[2:]) != (3, 3):
-        return False
-    out_channels, in_channels = weight.shape[:2]
-    if min(in_channels, out_channels) < MIN_CHANNELS:
-        return False
-    return 2 * x.shape[2] * x.shape[3] <= out_channels
+    return 2 * x.shape[2] * x.shape[3] <= weight.shape[0]
+
+
+def _output_channels(x: torch.Tensor, weight: torch.Tensor) -> int:
+    """``K`` of ``[K, C, 3, 3]`` weights for an ``[N, C, H, W]`` input, or ValueError."""
+    c = x.shape[1]
+    if weight.shape[1] != c or tuple(weight.shape[2:]) != (3, 3):
+        raise ValueError(f"expected [K, {c}, 3, 3] weights, got {list(weight.shape)}")
+    return int(weight.shape[0])
+
+
+def _in_layout_of(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``out`` made dense in ``x``'s memory format (channels-last, else contiguous)."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return out.contiguous(memory_format=torch.channels_last)
+    return out.contiguous()
 
 
 def gemm_conv3x3(
@@ -136,19 +150,14 @@ def gemm_conv3x3(
         ``[N, K, H, W]`` in the memory format of ``x`` (channels-last or contiguous).
     """
     n, c, h, w = x.shape
-    k = weight.shape[0]
-    if weight.shape[1] != c or tuple(weight.shape[2:]) != (3, 3):
-        raise ValueError(f"expected [K, {c}, 3, 3] weights, got {list(weight.shape)}")
+    k = _output_channels(x, weight)
     columns = torch.nn.functional.unfold(x, 3, padding=1)  # [N, C * 9, H * W]
     matrix = weight.reshape(k, c * 9)
     if bias is None:
         out = torch.matmul(matrix, columns)
     else:
         out = torch.baddbmm(bias.view(1, k, 1).expand(n, k, 1), matrix.expand(n, k, c * 9), columns)
-    nchw = out.view(n, k, h, w)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return nchw.contiguous(memory_format=torch.channels_last)
-    return nchw
+    return _in_layout_of(x, out.view(n, k, h, w))
 
 
 def transform_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -191,9 +200,7 @@ def winograd_conv3x3(
         ``[N, K, H, W]`` in the memory format of ``x`` (channels-last or contiguous).
     """
     n, c, h, w = x.shape
-    k = weight.shape[0]
-    if weight.shape[1] != c or tuple(weight.shape[2:]) != (3, 3):
-        raise ValueError(f"expected [K, {c}, 3, 3] weights, got {list(weight.shape)}")
+    k = _output_channels(x, weight)
     tiles_h, tiles_w = -(-h // _TILE), -(-w // _TILE)
     transformed = transform_weight(weight)
     bt = torch.tensor(_BT, dtype=x.dtype, device=x.device)
@@ -245,10 +252,7 @@ def winograd_conv3x3(
         )
     if bias is not None:
         out.add_(bias)
-    nchw = out[:, :h, :w].permute(0, 3, 1, 2)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return nchw.contiguous(memory_format=torch.channels_last)
-    return nchw.contiguous()
+    return _in_layout_of(x, out[:, :h, :w].permute(0, 3, 1, 2))
 
 
 class WinogradConv2d(nn.Conv2d):
