@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sharpdepth import SharpDepthPipeline, pipeline
+from sharpdepth import SharpDepthPipeline, int8, pipeline
 from sharpdepth.int8 import Int8Linear, has_int8_layers, int8_available, quantize_int8
 from sharpdepth.testing import SmoothMetricModel
 
@@ -59,10 +59,12 @@ def test_quantize_int8_replaces_the_wide_linear_layers() -> None:
     with torch.no_grad():
         ref = net(x)
     assert not has_int8_layers(net)
-    assert quantize_int8(net) == 2
+    assert quantize_int8(net, min_features=16) == 2
     assert has_int8_layers(net)
     kinds = [type(m) for m in (net[0], net[2], net[3][0], net[4])]
     assert kinds == [nn.Linear, Int8Linear, Int8Linear, nn.Linear]  # 4 and 2 < 16 features
+    narrow, wide = nn.Sequential(nn.Linear(128, 512)), nn.Sequential(nn.Linear(256, 256))
+    assert quantize_int8(narrow) == 0 and quantize_int8(wide) == 1  # default MIN_FEATURES
     with torch.no_grad():
         out = net(x)
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
@@ -81,6 +83,7 @@ def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
     tmp_path: Path,
 ) -> None:
     monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
+    monkeypatch.setattr(int8, "MIN_FEATURES", 16)  # the tiny models' widths
     root = tiny_checkpoints["sharpdepth"]
     fast, fast_float = _pipe(root, mode="fast"), _pipe(root, mode="fast", int8=False)
     assert has_int8_layers(fast.sharpener.unet)

@@ -10,16 +10,17 @@ and the outputs multiplied back, so one token with large activations does not co
 the others and nothing needs calibrating. The products are accumulated in int32 and the
 float32 result is rescaled, with the float bias added.
 
-The result differs from the float32 layer by about 1% of the output's magnitude (random
-weights, ``tests/test_int8.py``); what it does to a whole model's depth is in the
-README's quality table. Inference only: no gradients, and the layers cannot be saved.
-Made by :func:`quantize_int8`, in place.
+The result differs from the float32 layer by 1.5-1.8% (relative L2, random weights and
+inputs of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``); what it does to
+a whole model's depth is in the README's quality table. Inference only: no gradients,
+and the layers cannot be saved. Made by :func:`quantize_int8`, in place, for layers of
+at least :data:`MIN_FEATURES` input and output features.
 
 Convolutions stay float32: PyTorch's dynamically quantised convolution
 (``quantized::conv2d_dynamic``) re-quantises its output to 8 bits and returned zeros for
 every negative output in our tests (an error of 30-80% for inputs that are mostly
-positive, as after SiLU), and going through unfolded patches was slower than the float
-convolution above 24 x 18 pixels.
+positive, as after SiLU), and going through unfolded patches was 0.26-0.47x as fast as
+the float32 convolution from 48 x 36 pixels on.
 
 PyTorch marks its quantised tensor functions as deprecated (they still work in the
 pinned 2.13); :func:`int8_available` reports whether they exist.
@@ -36,10 +37,11 @@ from torch import nn
 
 LOGGER = logging.getLogger(__name__)
 
-#: Layers with fewer input or output features (channels) than this stay in float: the
-#: networks' first and last layers (8 -> 320, 320 -> 4 channels in SD-2's UNet), whose
-#: precision the whole output depends on, and which are too small to gain speed.
-MIN_FEATURES = 16
+#: Layers with fewer input or output features than this stay float32: on narrow layers
+#: the per-row scaling and the input's quantisation cost more than the int8 products save
+#: (the nano UNet, 32-128 features: 0.091 s per pass in int8 against 0.075-0.080 s; the
+#: SD-2 UNet's narrowest, 320 features on 6144 tokens: 1.05-1.48x faster in int8).
+MIN_FEATURES = 256
 
 _QMAX = 127  # symmetric int8 weights
 _ENGINES = ("x86", "fbgemm")
@@ -130,17 +132,19 @@ def _convertible(module: nn.Module, min_features: int) -> bool:
     )
 
 
-def quantize_int8(net: nn.Module, min_features: int = MIN_FEATURES) -> int:
+def quantize_int8(net: nn.Module, min_features: int | None = None) -> int:
     """Replace ``net``'s linear layers by :class:`Int8Linear`, in place (the float weights
     are released).
 
-    Layers with fewer than ``min_features`` input or output features stay float.
-    Forward hooks of the replaced layers are not carried over.
+    Layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or output
+    features stay float. Forward hooks of the replaced layers are not carried over.
 
     Returns:
         The number of replaced layers.
     """
     _require_engine()
+    if min_features is None:
+        min_features = MIN_FEATURES
     replaced = 0
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
