@@ -8,9 +8,13 @@ the median times, the speed-up and the int8 result's relative L2 error. Then (un
 ``--no-unet``) it times whole UNet passes of a random-weight SD-2 UNet
 (:func:`~sharpdepth.testing.sd2_unet`, with the pipeline's Winograd / GEMM convolutions)
 with float32 and with int8 linear layers, alternating, and prints their relative output
-difference.
+difference. With ``--pipeline-rounds N`` it finally loads two fast-mode pipelines with a
+tiny autoencoder on the random-weight SD-2 checkpoint of ``sharpdepth bench`` (built once
+in its cache), one with int8 linear layers (the default) and one without, and times N
+alternating 768 px calls of each on the bench photo after a warm-up call.
 
-Usage: ``python benchmarks/int8_layers.py [--repeats 5] [--unet-repeats 3] [--no-unet]``.
+Usage: ``python benchmarks/int8_layers.py [--repeats 5] [--unet-repeats 3] [--no-unet]
+[--pipeline-rounds 3]``.
 """
 
 from __future__ import annotations
@@ -109,11 +113,48 @@ def unet_passes(repeats: int) -> None:
     print(f"  relative L2 difference of the output (random weights): {error:.1e}")
 
 
+def pipeline_calls(rounds: int) -> None:
+    """Print alternating fast+tiny calls with and without int8 layers (SD-2 shapes)."""
+    from sharpdepth import bench
+    from sharpdepth.pipeline import SharpDepthPipeline
+
+    cache = bench.default_cache()
+    checkpoint = bench.build_checkpoint("sd2", cache)
+    tiny_vae = bench.build_tiny_vae("sd2", cache)
+    photo = str(bench.default_photo())
+    pipes = {
+        name: SharpDepthPipeline.from_pretrained(
+            checkpoint,
+            metric_model="nano",
+            device="cpu",
+            mode="fast",
+            tiny_vae=tiny_vae,
+            int8=int8,
+            processing_resolution=768,
+        )
+        for name, int8 in (("int8", None), ("float", False))
+    }
+    for pipe in pipes.values():
+        pipe(photo, seed=0)  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in pipes}
+    for _ in range(rounds):
+        for name, pipe in pipes.items():
+            start = time.perf_counter()
+            pipe(photo, seed=0)
+            times[name].append(time.perf_counter() - start)
+    print(f"\nfast+tiny pipeline calls, SD-2 shapes, 768 px, {rounds} alternating rounds:")
+    for name, values in times.items():
+        print(f"  {name}: " + ", ".join(f"{t:.2f}" for t in values) + " s")
+    t_int8, t_float = (statistics.median(times[k]) for k in ("int8", "float"))
+    print(f"  median {t_float:.2f} s (float) vs {t_int8:.2f} s (int8): {t_float / t_int8:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--unet-repeats", type=int, default=3)
-    parser.add_argument("--no-unet", action="store_true", help="only the per-layer table")
+    parser.add_argument("--no-unet", action="store_true", help="skip the UNet passes")
+    parser.add_argument("--pipeline-rounds", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if not int8_available():
@@ -124,6 +165,8 @@ def main() -> None:
     layers(args.repeats)
     if not args.no_unet:
         unet_passes(args.unet_repeats)
+    if args.pipeline_rounds:
+        pipeline_calls(args.pipeline_rounds)
 
 
 if __name__ == "__main__":
