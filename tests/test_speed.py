@@ -17,7 +17,6 @@ import torch
 from sharpdepth import SharpDepthPipeline, runtime
 from sharpdepth import pipeline as pipeline_module
 from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.int8 import int8_available
 from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 from sharpdepth.runtime import reusing_heap, use_lean_heap
 from sharpdepth.testing import SmoothMetricModel
@@ -232,9 +231,8 @@ def test_bench_command_measures_every_mode_in_one_run(
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
     assert diffs["exact+direct"]["max_abs_m"] == 0.0  # no layer is wide enough for Winograd
-    assert 0.0 < diffs["fast+float"]["mean_rel"] < FAST_TOLERANCE
-    if int8_available() and not runtime.cpu_has_fast_bfloat16():  # int8 on, but in +float
-        assert diffs["fast+float"]["mean_rel"] != diffs["fast"]["mean_rel"]
+    # the tiny models are narrower than int8.MIN_FEATURES: fast has no int8 layers either
+    assert diffs["fast+float"] == diffs["fast"]
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
 
 
