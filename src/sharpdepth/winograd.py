@@ -258,9 +258,8 @@ def winograd_conv3x3(
 class WinogradConv2d(nn.Conv2d):
     """A 3x3 ``nn.Conv2d`` that runs :func:`winograd_conv3x3` where
     :func:`winograd_applies`, :func:`gemm_conv3x3` where :func:`gemm_applies`, else the
-    direct convolution. Same parameters and state
-    dict as ``nn.Conv2d``; made by :func:`use_winograd`, undone by
-    :func:`use_direct_convolution`."""
+    direct convolution. Same parameters and state dict as ``nn.Conv2d``; made by
+    :func:`use_winograd`, undone by :func:`use_direct_convolution`."""
 
     def _conv_forward(
         self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
