@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -45,10 +47,27 @@ LAYERS = (
 )
 
 
-def _seconds(fn: Callable[..., torch.Tensor], *args: torch.Tensor) -> float:
+def _seconds(fn: Callable[..., Any], *args: Any) -> float:
     start = time.perf_counter()
     fn(*args)
     return time.perf_counter() - start
+
+
+def _alternate(calls: Mapping[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    """Seconds of each call, taking turns for ``rounds`` rounds (no warm-up)."""
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            times[name].append(_seconds(call))
+    return times
+
+
+def _print_float_against_int8(times: dict[str, list[float]]) -> None:
+    """Each call's seconds, the medians and their ratio."""
+    for name in ("float", "int8"):
+        print(f"  {name}: " + ", ".join(f"{t:.2f}" for t in times[name]) + " s")
+    t_float, t_int8 = (statistics.median(times[k]) for k in ("float", "int8"))
+    print(f"  median {t_float:.2f} s (float) vs {t_int8:.2f} s (int8): {t_float / t_int8:.2f}x")
 
 
 def _relative_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -96,20 +115,11 @@ def unet_passes(repeats: int) -> None:
     def run(net: torch.nn.Module) -> torch.Tensor:
         return net(sample, timestep, encoder_hidden_states=context, class_labels=labels).sample
 
-    nets = {"float": unet, "int8": int8_unet}
     with torch.inference_mode():
         error = _relative_l2(run(int8_unet), run(unet))  # also the warm-up
-        times: dict[str, list[float]] = {"float": [], "int8": []}
-        for _ in range(repeats):
-            for key, net in nets.items():
-                start = time.perf_counter()
-                run(net)
-                times[key].append(time.perf_counter() - start)
+        times = _alternate({"float": lambda: run(unet), "int8": lambda: run(int8_unet)}, repeats)
     print(f"\nSD-2 UNet pass, latent 96 x 64, {converted} int8 linear layers, {repeats} rounds:")
-    for key in ("float", "int8"):
-        print(f"  {key}: " + ", ".join(f"{t:.2f}" for t in times[key]) + " s")
-    t_float, t_int8 = (statistics.median(times[k]) for k in ("float", "int8"))
-    print(f"  median {t_float:.2f} s vs {t_int8:.2f} s: {t_float / t_int8:.2f}x")
+    _print_float_against_int8(times)
     print(f"  relative L2 difference of the output (random weights): {error:.1e}")
 
 
@@ -134,19 +144,12 @@ def pipeline_calls(rounds: int) -> None:
         )
         for name, int8 in (("int8", None), ("float", False))
     }
-    for pipe in pipes.values():
-        pipe(photo, seed=0)  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in pipes}
-    for _ in range(rounds):
-        for name, pipe in pipes.items():
-            start = time.perf_counter()
-            pipe(photo, seed=0)
-            times[name].append(time.perf_counter() - start)
+    calls = {name: functools.partial(pipe, photo, seed=0) for name, pipe in pipes.items()}
+    for call in calls.values():
+        call()  # warm-up
+    times = _alternate(calls, rounds)
     print(f"\nfast+tiny pipeline calls, SD-2 shapes, 768 px, {rounds} alternating rounds:")
-    for name, values in times.items():
-        print(f"  {name}: " + ", ".join(f"{t:.2f}" for t in values) + " s")
-    t_int8, t_float = (statistics.median(times[k]) for k in ("int8", "float"))
-    print(f"  median {t_float:.2f} s (float) vs {t_int8:.2f} s (int8): {t_float / t_int8:.2f}x")
+    _print_float_against_int8(times)
 
 
 def main() -> None:

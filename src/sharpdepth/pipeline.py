@@ -249,7 +249,7 @@ class SharpDepthPipeline:
             winograd = cpu_speedups
         if int8 is None:
             int8 = auto_fast and cpu_speedups and torch_dtype == torch.float32 and int8_available()
-        elif int8 and (inference_mode.released_costs or dev.type != "cpu"):
+        elif int8 and not cpu_speedups:
             raise ValueError("int8 layers run on the CPU and not in released mode: int8")
         root = resolve_checkpoint(checkpoint, revision=revision)
         lean = inference_mode.lean_heap and dev.type == "cpu"
