@@ -1,4 +1,5 @@
-"""Int8 linear layers (sharpdepth.int8) and their use in the pipeline's fast modes."""
+"""Int8 linear and convolution layers (sharpdepth.int8) and their use in the pipeline's fast
+modes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import torch
 from torch import nn
 
 from sharpdepth import SharpDepthPipeline, int8, pipeline
-from sharpdepth.int8 import Int8Linear, has_int8_layers, int8_available, quantize_int8
+from sharpdepth.int8 import (
+    Int8Conv2d,
+    Int8Linear,
+    has_int8_layers,
+    int8_available,
+    int8_convolution_available,
+    quantize_int8,
+)
 from sharpdepth.testing import SmoothMetricModel
 
 pytestmark = pytest.mark.skipif(not int8_available(), reason="needs an x86 CPU with FBGEMM")
@@ -70,6 +78,75 @@ def test_quantize_int8_replaces_the_wide_linear_layers() -> None:
     assert (out - ref).abs().max() < 0.05 * ref.abs().max()
 
 
+needs_int8_conv = pytest.mark.skipif(
+    not int8_convolution_available(), reason="needs PyTorch's oneDNN int8 convolution"
+)
+
+
+@needs_int8_conv
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "groups", "bias"),
+    [(3, 1, 1, 1, True), (3, 2, 1, 1, True), (1, 1, 0, 1, False), (3, 1, 2, 2, True)],
+)
+def test_int8_conv_is_close_to_the_float_layer(
+    kernel: int, stride: int, padding: int, groups: int, bias: bool
+) -> None:
+    torch.manual_seed(0)
+    layer = nn.Conv2d(32, 48, kernel, stride=stride, padding=padding, groups=groups, bias=bias)
+    q = Int8Conv2d.from_float(layer)
+    # inputs far from zero-mean: the zero point is far from 0, so zero padding must be
+    # encoded as the zero point (padding with code 0 would be -low, not 0)
+    x = torch.rand(2, 32, 17, 23) * 3.0 + 0.5
+    with torch.no_grad():
+        ref, out = layer(x), q(x)
+        channels_last = q(x.contiguous(memory_format=torch.channels_last))
+    assert out.shape == ref.shape and out.dtype == torch.float32
+    assert not torch.equal(out, ref)
+    assert _relative_l2(out, ref) < 0.03
+    if padding:  # the border rows and columns, which see the padding, are as accurate
+        border = torch.ones_like(ref, dtype=torch.bool)
+        border[..., 1:-1, 1:-1] = False
+        assert _relative_l2(out[border], ref[border]) < 0.03
+    torch.testing.assert_close(channels_last, out)
+    with torch.no_grad():  # the input's dtype is kept
+        assert q(x.bfloat16()).dtype == torch.bfloat16
+
+
+@needs_int8_conv
+def test_int8_conv_takes_only_numeric_zero_padding() -> None:
+    with pytest.raises(ValueError, match="zero padding"):
+        Int8Conv2d.from_float(nn.Conv2d(8, 8, 3, padding=1, padding_mode="reflect"))
+    with pytest.raises(ValueError, match="zero padding"):
+        Int8Conv2d.from_float(nn.Conv2d(8, 8, 3, padding="same"))
+    net = nn.Sequential(
+        nn.Conv2d(32, 32, 3, padding=1, padding_mode="reflect"),
+        nn.Conv2d(32, 32, 3, padding="same"),
+        nn.Conv2d(32, 32, 3, padding=1),
+    )
+    assert quantize_int8(net, min_channels=16) == 1
+    assert [type(m) for m in net] == [nn.Conv2d, nn.Conv2d, Int8Conv2d]
+
+
+@needs_int8_conv
+def test_quantize_int8_replaces_the_wide_convolutions() -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(4, 32, 3, padding=1), nn.SiLU(), nn.Conv2d(32, 32, 3, padding=1))
+    net.append(nn.Sequential(nn.Conv2d(32, 32, 1)))
+    net.append(nn.Conv2d(32, 2, 3, padding=1))
+    x = torch.randn(1, 4, 12, 12)
+    with torch.no_grad():
+        ref = net(x)
+    assert quantize_int8(net, min_features=16, min_channels=16) == 2
+    assert has_int8_layers(net)
+    kinds = [type(m) for m in (net[0], net[2], net[3][0], net[4])]
+    assert kinds == [nn.Conv2d, Int8Conv2d, Int8Conv2d, nn.Conv2d]  # 4 and 2 < 16 channels
+    narrow, wide = nn.Sequential(nn.Conv2d(128, 512, 3)), nn.Sequential(nn.Conv2d(256, 256, 3))
+    assert quantize_int8(narrow) == 0 and quantize_int8(wide) == 1  # MIN_CONV_CHANNELS
+    with torch.no_grad():
+        out = net(x)
+    assert _relative_l2(out, ref) < 0.05
+
+
 def _pipe(root: Path, **kwargs: object) -> SharpDepthPipeline:
     return SharpDepthPipeline.from_pretrained(
         root, metric_model=SmoothMetricModel(), device="cpu", processing_resolution=64, **kwargs
@@ -84,9 +161,12 @@ def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
 ) -> None:
     monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
     monkeypatch.setattr(int8, "MIN_FEATURES", 16)  # the tiny models' widths
+    monkeypatch.setattr(int8, "MIN_CONV_CHANNELS", 16)
     root = tiny_checkpoints["sharpdepth"]
     fast, fast_float = _pipe(root, mode="fast"), _pipe(root, mode="fast", int8=False)
     assert has_int8_layers(fast.sharpener.unet)
+    kinds = {type(m) for m in fast.sharpener.unet.modules()}
+    assert Int8Linear in kinds and (Int8Conv2d in kinds) == int8_convolution_available()
     assert not has_int8_layers(fast_float.sharpener.unet)
     assert not has_int8_layers(fast.sharpener.vae)
     assert not has_int8_layers(_pipe(root).sharpener.unet)  # exact mode
@@ -103,6 +183,7 @@ def test_int8_is_off_with_native_reduced_precision_and_in_released_mode(
 ) -> None:
     monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.bfloat16,) * 2)
     monkeypatch.setattr(int8, "MIN_FEATURES", 16)  # would convert the tiny models' layers
+    monkeypatch.setattr(int8, "MIN_CONV_CHANNELS", 16)
     assert not has_int8_layers(_pipe(tiny_checkpoints["sharpdepth"], mode="fast").sharpener.unet)
     with pytest.raises(ValueError, match="int8"):
         _pipe(tiny_checkpoints["released"], mode="released", int8=True)

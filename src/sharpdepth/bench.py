@@ -16,7 +16,7 @@ fresh worker process, so that its peak resident memory is its own:
 * ``MODE+direct`` (e.g. ``exact+direct``, on request): that mode without Winograd
   or matrix-product convolutions (:mod:`sharpdepth.winograd`);
 * ``MODE+float`` (e.g. ``fast+float``, on request): that mode without int8 linear
-  layers (:mod:`sharpdepth.int8`).
+  layers and convolutions (:mod:`sharpdepth.int8`).
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,

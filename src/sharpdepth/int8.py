@@ -1,29 +1,36 @@
-"""Int8 linear layers with dynamically quantised inputs, for fast mode on x86 CPUs.
+"""Int8 linear and convolution layers with dynamically quantised inputs, for fast mode
+on x86 CPUs.
 
 On CPUs without native bfloat16 (AVX2 and older AVX-512) the fastest arithmetic PyTorch
-offers is 8-bit integer matrix products (FBGEMM: 8-bit multiplies summed in pairs, with
-four times as many lanes as float32 fused multiply-adds). An :class:`Int8Linear` keeps
-its weights as int8 with one scale per output channel (symmetric, ``scale = max|w| /
-127``). On every call it quantises its input to 7-bit unsigned integers, each row
-(token) on its own scale: rows are divided by their largest magnitude before the call
-and the outputs multiplied back, so one token with large activations does not coarsen
-the others and nothing needs calibrating. The products are accumulated in int32 and the
-float32 result is rescaled, with the float bias added.
+offers is 8-bit integer products (8-bit multiplies summed in pairs, with four times as
+many lanes as float32 fused multiply-adds). Both layers keep their weights as int8 with
+one symmetric scale per output channel (``scale = max|w| / 127``), quantise their input
+on every call (nothing needs calibrating), accumulate in int32 and return float32 with
+the float bias added:
 
-The result differs from the float32 layer by 1.5-1.8% (relative L2, random weights and
-inputs of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``); what it does to
-a whole model's depth is in the README's quality table. Inference only: no gradients,
-and the layers cannot be saved. Made by :func:`quantize_int8`, in place, for layers of
-at least :data:`MIN_FEATURES` input and output features.
+* :class:`Int8Linear` (FBGEMM) quantises each row (token) of its input on its own
+  scale: rows are divided by their largest magnitude before the call and the outputs
+  multiplied back, so one token with large activations does not coarsen the others.
+  It differs from the float32 layer by 1.5-1.8% (relative L2, random weights and inputs
+  of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``).
+* :class:`Int8Conv2d` (oneDNN) quantises its whole input on one asymmetric scale
+  (its minimum to 0, its maximum to 127) and gets a float32 output straight from the
+  int32 sums.
 
-Convolutions stay float32: PyTorch's dynamically quantised convolution
-(``quantized::conv2d_dynamic``) re-quantises its output to 8 bits and returned zeros for
-every negative output in our tests (an error of 30-80% for inputs that are mostly
-positive, as after SiLU), and going through unfolded patches was 0.26-0.47x as fast as
-the float32 convolution from 48 x 36 pixels on.
+What they do to a whole model's depth is in the README's quality table. Inference only:
+no gradients, and the layers cannot be saved. Made by :func:`quantize_int8`, in place,
+for linear layers of at least :data:`MIN_FEATURES` input and output features and
+convolutions of at least :data:`MIN_CONV_CHANNELS` channels.
+
+PyTorch's dynamically quantised convolution (``quantized::conv2d_dynamic``) is not used:
+it re-quantises its output to 8 bits and returned zeros for every negative output in our
+tests (an error of 30-80% for inputs that are mostly positive, as after SiLU); the
+oneDNN operator used here returns float32. Going through unfolded patches and the int8
+linear was 0.26-0.47x as fast as the float32 convolution from 48 x 36 pixels on.
 
 PyTorch marks its quantised tensor functions as deprecated (they still work in the
-pinned 2.13); :func:`int8_available` reports whether they exist.
+pinned 2.13); :func:`int8_available` and :func:`int8_convolution_available` report
+whether the operators exist.
 """
 
 from __future__ import annotations
@@ -43,7 +50,17 @@ LOGGER = logging.getLogger(__name__)
 #: SD-2 UNet's narrowest, 320 features on 6144 tokens: 1.05-1.48x faster in int8).
 MIN_FEATURES = 256
 
+#: Convolutions with fewer input or output channels than this stay float32 (they are
+#: then the nano models' narrow layers or the autoencoder's 128-channel ones at full
+#: resolution, where the int8 convolution measured 0.47x as fast as float32). The SD-2
+#: UNet's (320-1280 channels) are converted.
+MIN_CONV_CHANNELS = 256
+
 _QMAX = 127  # symmetric int8 weights
+#: Input codes of :class:`Int8Conv2d`: 0..127. With 8-bit codes, AVX2's multiply-add of
+#: unsigned by signed bytes saturates its 16-bit pair sums (2 x 255 x 127 > 32767):
+#: errors of 10% were measured on inputs spread over their whole range.
+_INPUT_CODES = 127
 _ENGINES = ("x86", "fbgemm")
 
 
@@ -56,6 +73,18 @@ def int8_available() -> bool:
     if not (hasattr(ops, "linear_prepack") and hasattr(ops, "linear_dynamic")):
         return False
     return any(engine in torch.backends.quantized.supported_engines for engine in _ENGINES)
+
+
+def int8_convolution_available() -> bool:
+    """Whether :class:`Int8Conv2d` runs here: :func:`int8_available` and PyTorch's oneDNN
+    quantised convolution operators."""
+    ops = torch.ops.onednn
+    return (
+        int8_available()
+        and torch.backends.mkldnn.is_available()
+        and hasattr(ops, "qconv_prepack")
+        and hasattr(ops, "qconv2d_pointwise")
+    )
 
 
 def _require_engine() -> None:
@@ -124,7 +153,99 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def _convertible(module: nn.Module, min_features: int) -> bool:
+class Int8Conv2d(nn.Module):
+    """``nn.Conv2d`` with int8 weights and an int8 input quantised on every call, on the
+    CPU (oneDNN).
+
+    The input is mapped to 0..127 on one asymmetric scale per call (its minimum and
+    maximum, widened to include 0, so that zero padding stays exact; 7 bits, see
+    ``_INPUT_CODES``); the int32 sums come back as float32. Input ``[N, in_channels, H,
+    W]``, output ``[N, out_channels, H', W']`` in the input's dtype and in channels-last
+    memory layout (what oneDNN returns; the values are those of a contiguous tensor).
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+        groups: int,
+    ) -> None:
+        super().__init__()
+        if not int8_convolution_available():
+            raise RuntimeError("int8 convolutions need an x86-64 CPU and PyTorch's oneDNN")
+        self.out_channels = int(weight.shape[0])
+        self.in_channels = int(weight.shape[1]) * groups
+        self.kernel_size = (int(weight.shape[2]), int(weight.shape[3]))
+        self._geometry = ([*stride], [*padding], [*dilation], groups)
+        q = quantize_weight(weight)
+        self._weight_scales = q.q_per_channel_scales().float()
+        self._weight_zero_points = torch.zeros(self.out_channels, dtype=torch.long)
+        self.bias: torch.Tensor | None = _float_bias(bias)
+        self._packed = torch.ops.onednn.qconv_prepack(
+            q.int_repr(), self._weight_scales, 1.0, 0, *self._geometry, None
+        )
+
+    @classmethod
+    def from_float(cls, layer: nn.Conv2d) -> Int8Conv2d:
+        """Quantise a float ``nn.Conv2d`` with zero padding given as numbers (its weights
+        are copied, not kept)."""
+        if layer.padding_mode != "zeros" or isinstance(layer.padding, str):
+            raise ValueError("Int8Conv2d takes convolutions with numeric zero padding")
+        return cls(
+            layer.weight,
+            layer.bias,
+            _pair(layer.stride),
+            _pair(layer.padding),
+            _pair(layer.dilation),
+            layer.groups,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        low, high = (float(v) for v in xf.aminmax())
+        low, high = min(low, 0.0), max(high, 0.0)
+        scale = max(high - low, 1e-30) / _INPUT_CODES
+        zero_point = min(_INPUT_CODES, max(0, round(-low / scale)))
+        with warnings.catch_warnings():  # deprecated in PyTorch, see the module docstring
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
+            codes = torch.quantize_per_tensor(xf, scale, zero_point, torch.quint8).int_repr()
+        out = torch.ops.onednn.qconv2d_pointwise(
+            codes,
+            scale,
+            zero_point,
+            self._packed,
+            self._weight_scales,
+            self._weight_zero_points,
+            self.bias,
+            *self._geometry,
+            1.0,  # output scale and zero point: unused for a float32 output
+            0,
+            torch.float32,
+            "none",
+            [],
+            "",
+        )
+        return out.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        stride, padding, _, groups = self._geometry
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={tuple(stride)}, padding={tuple(padding)}, groups={groups}, int8"
+        )
+
+
+def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (int(first), int(second))
+
+
+def _convertible_linear(module: nn.Module, min_features: int) -> bool:
     """A float linear layer wide enough to convert."""
     return (
         isinstance(module, nn.Linear)
@@ -132,12 +253,27 @@ def _convertible(module: nn.Module, min_features: int) -> bool:
     )
 
 
-def quantize_int8(net: nn.Module, min_features: int | None = None) -> int:
-    """Replace ``net``'s linear layers by :class:`Int8Linear`, in place (the float weights
-    are released).
+def _convertible_conv(module: nn.Module, min_channels: int) -> bool:
+    """A float 2-D convolution with numeric zero padding, wide enough to convert."""
+    return (
+        isinstance(module, nn.Conv2d)
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+        and min(module.in_channels, module.out_channels) >= min_channels
+    )
 
-    Layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or output
-    features stay float. Forward hooks of the replaced layers are not carried over.
+
+def quantize_int8(
+    net: nn.Module, min_features: int | None = None, min_channels: int | None = None
+) -> int:
+    """Replace ``net``'s linear layers by :class:`Int8Linear` and its 2-D convolutions by
+    :class:`Int8Conv2d`, in place (the float weights are released).
+
+    Linear layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or
+    output features and convolutions with fewer than ``min_channels`` (default
+    :data:`MIN_CONV_CHANNELS`) input or output channels stay float; convolutions also stay
+    float where :func:`int8_convolution_available` is false. Forward hooks of the replaced
+    layers are not carried over.
 
     Returns:
         The number of replaced layers.
@@ -145,12 +281,20 @@ def quantize_int8(net: nn.Module, min_features: int | None = None) -> int:
     _require_engine()
     if min_features is None:
         min_features = MIN_FEATURES
+    if min_channels is None:
+        min_channels = MIN_CONV_CHANNELS
+    convolutions = int8_convolution_available()
     replaced = 0
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
-            if not _convertible(child, min_features):
+            layer: nn.Module
+            if _convertible_linear(child, min_features):
+                layer = Int8Linear.from_float(child)  # type: ignore[arg-type]
+            elif convolutions and _convertible_conv(child, min_channels):
+                layer = Int8Conv2d.from_float(child)  # type: ignore[arg-type]
+            else:
                 continue
-            setattr(parent, name, Int8Linear.from_float(child))  # type: ignore[arg-type]
+            setattr(parent, name, layer)
             replaced += 1
     LOGGER.debug("int8 layers: %d in %s", replaced, type(net).__name__)
     return replaced
@@ -158,4 +302,4 @@ def quantize_int8(net: nn.Module, min_features: int | None = None) -> int:
 
 def has_int8_layers(net: nn.Module) -> bool:
     """Whether :func:`quantize_int8` converted any of ``net``'s layers."""
-    return any(isinstance(m, Int8Linear) for m in net.modules())
+    return any(isinstance(m, (Int8Linear, Int8Conv2d)) for m in net.modules())
