@@ -30,6 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from sharpdepth import method
+from sharpdepth.attention import use_pooled_attention
 from sharpdepth.errors import CheckpointError
 from sharpdepth.int8 import has_int8_layers, quantize_int8
 from sharpdepth.io import atomic_write_folder
@@ -422,6 +423,7 @@ class DiffusionDepthModel(torch.nn.Module):
         reuse_heap_in_unet: bool = False,
         winograd: bool = False,
         int8: bool = False,
+        attention_pool: int = 1,
     ) -> DiffusionDepthModel:
         """Set the networks' precision, memory layout and allocator use for inference.
 
@@ -445,9 +447,13 @@ class DiffusionDepthModel(torch.nn.Module):
                 Winograd's algorithm where it is faster (float32 on the CPU; see
                 :mod:`sharpdepth.winograd`): the same result up to float rounding.
                 ``False`` restores the direct convolution.
-            int8: replace the UNet's linear layers by int8 ones with dynamically
-                quantised inputs (:func:`~sharpdepth.int8.quantize_int8`; x86 CPUs):
-                faster, not the exact result, and cannot be undone or saved.
+            int8: replace the UNet's wide linear layers and convolutions by int8 ones
+                with dynamically quantised inputs (:func:`~sharpdepth.int8.quantize_int8`;
+                x86 CPUs): faster, not the exact result, and cannot be undone or saved.
+            attention_pool: ``k > 1``: the UNet's first-level self-attention takes its keys
+                and values from the tokens pooled ``k x k``
+                (:func:`~sharpdepth.attention.use_pooled_attention`; not the exact
+                result); ``1`` restores full attention.
 
         Returns:
             ``self``.
@@ -465,6 +471,7 @@ class DiffusionDepthModel(torch.nn.Module):
                 if next(net.parameters()).dtype != compute_dtype:
                     net.to(compute_dtype)
             self.compute_dtype = None
+        use_pooled_attention(self.unet, attention_pool)
         for net in (self.unet, self.vae):
             if winograd:
                 use_winograd(net)

@@ -67,6 +67,9 @@ class InferenceMode:
             resolution (1 = exact), see :meth:`DiffusionDepthModel.prior_and_gate`.
         prior_factor: the prior pass runs at ``1 / k`` latent resolution (1 = exact), see
             :meth:`DiffusionDepthModel.prior_and_gate`.
+        attention_pool: the self-attention at the UNet's first attention level takes its
+            keys and values from the tokens average-pooled ``k x k`` (1 = exact), see
+            :mod:`sharpdepth.attention`.
         reduced_precision: with ``dtype="auto"``, compute in the device's fast precision
             (:func:`~sharpdepth.runtime.fast_precision`) instead of float32.
         lean_heap: on the CPU, for UNet weight files of at least
@@ -80,17 +83,24 @@ class InferenceMode:
     depth_encode_factor: int = 1
     gate_decode_factor: int = 1
     prior_factor: int = 1
+    attention_pool: int = 1
     reduced_precision: bool = False
     lean_heap: bool = False
     released_costs: bool = False
 
 
 _FAST = InferenceMode(
-    "fast", depth_encode_factor=2, gate_decode_factor=2, reduced_precision=True, lean_heap=True
+    "fast",
+    depth_encode_factor=2,
+    gate_decode_factor=2,
+    attention_pool=2,
+    reduced_precision=True,
+    lean_heap=True,
 )
 
 #: ``exact``: METHOD.md to float rounding. ``fast``: depth encode and gate decode at half
-#: resolution, plus lower precision where the device computes it natively (see
+#: resolution, first-level self-attention with keys and values pooled 2 x 2, plus lower
+#: precision where the device computes it natively, or int8 layers on other x86 CPUs (see
 #: ``from_pretrained``). ``fastest``: ``fast`` with the prior pass at half resolution too
 #: (faster UNet pass, larger departure from exact; see the README's speed section).
 #: ``released``: the exact result with the cost structure of the authors' release (float32,
@@ -223,10 +233,10 @@ class SharpDepthPipeline:
             winograd: Winograd's algorithm for the wide float32 3x3 convolutions where it
                 is faster (see :mod:`sharpdepth.winograd`; the same result to float
                 rounding). Default: on the CPU, except in released mode.
-            int8: int8 linear layers in the UNet (see :mod:`sharpdepth.int8`; x86 CPUs
-                only; not the exact result). Default: in the fast modes with
-                ``dtype="auto"`` on a CPU that computes them in float32 (no native
-                bfloat16), where they are the fastest arithmetic available.
+            int8: int8 linear layers and convolutions in the UNet (see
+                :mod:`sharpdepth.int8`; x86 CPUs only; not the exact result). Default: in
+                the fast modes with ``dtype="auto"`` on a CPU that computes them in float32
+                (no native bfloat16), where they are the fastest arithmetic available.
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
@@ -275,6 +285,7 @@ class SharpDepthPipeline:
             reuse_heap_in_unet=vae is not None,
             winograd=winograd,
             int8=int8,
+            attention_pool=inference_mode.attention_pool,
         )
         if metric_model is None:
             metric_model = config.get("metric_model")
