@@ -50,8 +50,9 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         action="store_const",
         const="fast",
         dest="mode",
-        help="fast mode: coarse depth encode and gate decode, low precision where the "
-        "device computes it natively (see the README's speed table); default: exact",
+        help="fast mode: coarse depth encode and gate decode, pooled first-level "
+        "attention keys, low precision where the device computes it natively, else int8 "
+        "layers on x86 CPUs (see the README's speed table); default: exact",
     )
     speed.add_argument(
         "--fastest",
