@@ -16,7 +16,9 @@ import torch
 
 from sharpdepth import SharpDepthPipeline, runtime
 from sharpdepth import pipeline as pipeline_module
+from sharpdepth.bench import TUNED_GLIBC, worker_environment
 from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.process import HUGE_PAGES_VARIABLE, use_huge_pages
 from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 from sharpdepth.runtime import reusing_heap, use_lean_heap
 from sharpdepth.testing import SmoothMetricModel
@@ -367,6 +369,66 @@ def test_reusing_heap_keeps_freed_memory_only_inside_the_block() -> None:
     assert after < 16  # given back when the block ends
 
 
+#: Prints how many kB of this process's memory are in transparent huge pages after
+#: filling a fresh 64 MiB tensor.
+_HUGE_PAGE_SCRIPT = """
+import torch
+t = torch.ones(64 << 20, dtype=torch.uint8)
+with open("/proc/self/smaps") as f:
+    print(sum(int(line.split()[1]) for line in f if line.startswith("AnonHugePages")))
+"""
+
+
+def _transparent_huge_pages_mode() -> str | None:
+    """The kernel's THP setting (``always``, ``madvise`` or ``never``), None if unknown."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return None
+    return text.split("[", 1)[1].split("]", 1)[0] if "[" in text else None
+
+
+@pytest.mark.skipif(
+    _transparent_huge_pages_mode() != "madvise", reason="needs huge pages given on request"
+)
+@pytest.mark.parametrize("setting", ["1", "0"])
+def test_huge_page_variable_is_what_torch_reads(setting: str) -> None:
+    env = {**os.environ, HUGE_PAGES_VARIABLE: setting}
+    out = subprocess.run(
+        [sys.executable, "-c", _HUGE_PAGE_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    huge_kb = int(out.strip())
+    if setting == "1":
+        assert huge_kb >= 32 * 1024
+    else:
+        assert huge_kb < 8 * 1024
+
+
+def test_use_huge_pages_respects_the_users_choice() -> None:
+    env: dict[str, str] = {}
+    assert use_huge_pages(env) is True and env == {HUGE_PAGES_VARIABLE: "1"}
+    env = {HUGE_PAGES_VARIABLE: "0"}
+    assert use_huge_pages(env) is False and env == {HUGE_PAGES_VARIABLE: "0"}
+
+
+def test_bench_workers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(HUGE_PAGES_VARIABLE, raising=False)
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1")
+    released = worker_environment("released", "tuned")
+    assert released[HUGE_PAGES_VARIABLE] == "0" and "GLIBC_TUNABLES" not in released
+    fast = worker_environment("fast+tiny", "tuned")
+    assert fast[HUGE_PAGES_VARIABLE] == "1" and fast["GLIBC_TUNABLES"] == TUNED_GLIBC
+    assert "GLIBC_TUNABLES" not in worker_environment("exact", "system")
+    monkeypatch.setenv(HUGE_PAGES_VARIABLE, "0")  # a user measuring without them
+    assert worker_environment("fast", "system")[HUGE_PAGES_VARIABLE] == "0"
+    with pytest.raises(ValueError, match="allocator"):
+        worker_environment("fast", "jemalloc")
+
+
 class _FakeLibc:
     """Records ``mallopt`` / ``malloc_trim`` calls instead of changing the allocator."""
 
@@ -489,6 +551,25 @@ def test_tiny_vae_encodes_and_decodes_in_the_scaled_latent_space(
     with pytest.raises(ValueError, match="tiny autoencoder"):
         model.save_pretrained(taesd_dir.parent / "never-written")
     assert not (taesd_dir.parent / "never-written").exists()
+
+
+def test_prepared_tiny_vae_overwrites_its_activations_with_the_same_result(
+    tiny_checkpoints: dict[str, Path], taesd_dir: Path
+) -> None:
+    from sharpdepth.diffusion import load_tiny_vae
+
+    model = DiffusionDepthModel.from_pretrained(
+        tiny_checkpoints["sharpdepth"], vae=load_tiny_vae(taesd_dir)
+    )
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        z = model.encode(x)
+        depth = model.decode_depth(z)
+        model.prepare_inference()
+        relus = [m for m in model.vae.modules() if isinstance(m, torch.nn.ReLU)]
+        assert relus and all(relu.inplace for relu in relus)
+        torch.testing.assert_close(model.encode(x), z, rtol=0, atol=0)
+        torch.testing.assert_close(model.decode_depth(z), depth, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("mode", ["exact", "fast", "fastest"])

@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from sharpdepth.process import HUGE_PAGES_VARIABLE, use_huge_pages
+
 LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
@@ -350,13 +352,19 @@ def _worker_spec(
 
 
 def worker_environment(mode: str, allocator: str) -> dict[str, str]:
-    """The environment of a mode's worker process (the allocator setting)."""
+    """The environment of a mode's worker process: the allocator setting, and huge pages
+    for large tensors (:func:`~sharpdepth.process.use_huge_pages`, as the ``sharpdepth``
+    command asks for them) in every mode but released, which keeps PyTorch's default."""
+    if allocator not in ("system", "tuned"):
+        raise ValueError(f"allocator must be system or tuned, got {allocator!r}")
     env = dict(os.environ)
     env.pop("GLIBC_TUNABLES", None)
-    if allocator == "tuned" and mode != "released":
+    if mode == "released":
+        env[HUGE_PAGES_VARIABLE] = "0"
+        return env
+    if allocator == "tuned":
         env["GLIBC_TUNABLES"] = TUNED_GLIBC
-    elif allocator not in ("system", "tuned"):
-        raise ValueError(f"allocator must be system or tuned, got {allocator!r}")
+    use_huge_pages(env)
     return env
 
 
@@ -424,6 +432,7 @@ def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str
     lines = [
         f"size {settings.size}, {settings.resolution} px, batch {settings.batch}, "
         f"{settings.runs} runs after {settings.warmup} warm-up, allocator {settings.allocator}, "
+        f"huge pages {'on (not released)' if use_huge_pages(dict(os.environ)) else 'off'}, "
         f"threads {settings.threads or 'default'}",
         "",
         header,

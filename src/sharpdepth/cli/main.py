@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sharpdepth import __version__
+from sharpdepth.process import use_huge_pages
 
 LOGGER = logging.getLogger("sharpdepth")
 
@@ -74,6 +75,7 @@ def _run_models(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sharpdepth`` console script; returns the exit code."""
+    use_huge_pages()  # before build_parser, whose subcommand modules import torch
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
