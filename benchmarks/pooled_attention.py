@@ -1,15 +1,16 @@
 """Benchmark of ``sharpdepth.attention``: SD-2 UNet passes with full and with pooled
-first-level self-attention.
+self-attention.
 
 Builds a random-weight SD-2 UNet (:func:`~sharpdepth.testing.sd2_unet`) prepared as fast
 mode prepares it on a CPU without native bfloat16 (Winograd / GEMM convolutions, int8
 linear layers and convolutions), times ``--rounds`` alternating passes at latent
 96 x 64 (768 x 512 px) with full attention and with keys and values pooled ``--factor``
-times at the first attention level, after one warm-up pass each, and prints the medians,
-the speed-up and the relative difference of the outputs (random weights: the quality
-effect is in the README's quality table, not here).
+times at the first ``--levels`` attention levels (fast mode: 2 and 2), after one
+warm-up pass each, and prints the medians, the speed-up and the relative difference of
+the outputs (random weights: the quality effect is in the README's quality table, not
+here).
 
-Usage: ``python benchmarks/pooled_attention.py [--rounds 3] [--factor 2]``.
+Usage: ``python benchmarks/pooled_attention.py [--rounds 3] [--factor 2] [--levels 2]``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--factor", type=int, default=2)
+    parser.add_argument("--levels", type=int, default=2, help="attention levels pooled")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     unet = sd2_unet()
@@ -42,7 +44,7 @@ def main() -> None:
     timestep, labels = torch.full((1,), 999), torch.zeros(1, 4)
 
     def run(factor: int) -> tuple[float, torch.Tensor]:
-        use_pooled_attention(unet, factor)
+        use_pooled_attention(unet, factor, args.levels)
         start = time.perf_counter()
         out = unet(sample, timestep, encoder_hidden_states=context, class_labels=labels).sample
         return time.perf_counter() - start, out
@@ -56,7 +58,9 @@ def main() -> None:
     use_full_attention(unet)
     full, pooled = (statistics.median(times[f]) for f in times)
     for factor, seconds in times.items():
-        label = "full attention" if factor == 1 else f"pooled {factor}x{factor}"
+        label = (
+            "full attention" if factor == 1 else f"pooled {factor}x{factor} ({args.levels} levels)"
+        )
         print(f"  {label}: " + ", ".join(f"{t:.2f}" for t in seconds) + " s")
     print(f"  median {full:.2f} s (full) vs {pooled:.2f} s (pooled): {full / pooled:.2f}x")
     ref, out = outputs[1], outputs[args.factor]

@@ -67,6 +67,24 @@ def test_only_the_first_attention_level_is_pooled_and_undone_exactly() -> None:
     assert use_pooled_attention(unet, 1) == 0
     with pytest.raises(ValueError, match="positive"):
         use_pooled_attention(unet, 0)
+    with pytest.raises(ValueError, match="positive"):
+        use_pooled_attention(unet, 2, levels=0)
+
+
+def test_two_attention_levels_can_be_pooled() -> None:
+    torch.manual_seed(0)
+    unet = nano_unet().eval()  # attention at widths 64 and 128 only
+    sample = torch.randn(1, 8, 48, 40, generator=torch.Generator().manual_seed(0))
+    use_pooled_attention(unet, 2)
+    first_level = _unet_call(unet, sample)
+    self_attention = [m for n, m in unet.named_modules() if n.endswith("attn1")]
+    assert use_pooled_attention(unet, 2, levels=2) == len(self_attention) > 3
+    assert all(isinstance(m.processor, PooledKeyValues) for m in self_attention)
+    both = _unet_call(unet, sample)
+    assert not torch.equal(both, first_level)
+    assert use_pooled_attention(unet, 2, levels=5) == len(self_attention)  # as many as exist
+    use_full_attention(unet)
+    assert not has_pooled_attention(unet)
 
 
 def test_pooled_self_attention_matches_a_direct_computation() -> None:
@@ -109,6 +127,14 @@ def test_a_mode_with_pooled_attention_runs_the_pipeline(
     assert not has_pooled_attention(full.sharpener.unet)
     assert has_pooled_attention(pooled.sharpener.unet)
     assert not has_pooled_attention(load("exact").sharpener.unet)
+    two_levels = load(replace(fast, attention_pool_levels=2)).sharpener.unet
+    pooled_count = sum(
+        isinstance(getattr(m, "processor", None), PooledKeyValues) for m in two_levels.modules()
+    )
+    assert pooled_count > sum(
+        isinstance(getattr(m, "processor", None), PooledKeyValues)
+        for m in pooled.sharpener.unet.modules()
+    )
     a, b = full(photo, seed=0), pooled(photo, seed=0)
     assert a.depth.shape == b.depth.shape and np.isfinite(b.depth).all()
     assert not np.array_equal(a.depth, b.depth)

@@ -1,11 +1,12 @@
-"""Self-attention with pooled keys and values at the UNet's first attention level.
+"""Self-attention with pooled keys and values at the UNet's first attention levels.
 
 At 768 px the SD-2 UNet's first level holds 6144-6912 tokens, and its five
 self-attentions (every token against every token) are the largest float32 item left in
 a fast-mode pass on a CPU (about 2.4 s of a 7-10 s pass on a 2-core AVX2 CPU). With
 :func:`use_pooled_attention` their keys and values are computed from the tokens
 average-pooled ``k x k`` on their spatial grid, so each query attends to ``k^2`` times
-fewer positions; queries, cross-attention and every other level are unchanged. This is
+fewer positions; queries, cross-attention and the other levels are unchanged. The
+second level (1536-1728 tokens at 768 px) can be pooled too (``levels=2``). This is
 the idea of attention with spatially reduced keys and values (PVT; "token
 downsampling" for Stable Diffusion UNets). It is not the exact result: what it does to
 depth is in the README's quality table.
@@ -73,31 +74,32 @@ class PooledKeyValues:
         return self.inner(attn, hidden_states, context, attention_mask, **kwargs)
 
 
-def _first_level_self_attention(unet: nn.Module) -> list[tuple[nn.Module, list[nn.Module]]]:
-    """The transformers of the narrowest width (the first attention level) with their
-    self-attention layers."""
+def _first_levels_self_attention(
+    unet: nn.Module, levels: int
+) -> list[tuple[nn.Module, list[nn.Module]]]:
+    """The transformers of the ``levels`` narrowest widths (the first attention levels)
+    with their self-attention layers."""
     from diffusers.models.attention_processor import Attention
     from diffusers.models.transformers.transformer_2d import Transformer2DModel
 
     transformers = [m for m in unet.modules() if isinstance(m, Transformer2DModel)]
-    if not transformers:
-        return []
-    width = min(int(t.in_channels) for t in transformers)
+    widths = sorted({int(t.in_channels) for t in transformers})[:levels]
     return [
         (t, [a for a in t.modules() if isinstance(a, Attention) and not a.is_cross_attention])
         for t in transformers
-        if int(t.in_channels) == width
+        if int(t.in_channels) in widths
     ]
 
 
-def use_pooled_attention(unet: nn.Module, factor: int = 2) -> int:
-    """Pool the keys and values of the self-attention at ``unet``'s first attention level
-    (its narrowest transformers) ``factor x factor``, in place.
+def use_pooled_attention(unet: nn.Module, factor: int = 2, levels: int = 1) -> int:
+    """Pool the keys and values of the self-attention at ``unet``'s first ``levels``
+    attention levels (its narrowest transformers) ``factor x factor``, in place.
 
     Args:
         unet: a diffusers ``UNet2DConditionModel`` (any module holding
             ``Transformer2DModel`` blocks).
         factor: ``k >= 2``; ``1`` is :func:`use_full_attention`.
+        levels: how many attention levels, from the first (highest resolution), to pool.
 
     Returns:
         The number of self-attention layers now pooled.
@@ -105,10 +107,12 @@ def use_pooled_attention(unet: nn.Module, factor: int = 2) -> int:
     use_full_attention(unet)
     if factor == 1:
         return 0
-    if factor < 1:
-        raise ValueError(f"the pooling factor must be a positive integer: {factor}")
+    if factor < 1 or levels < 1:
+        raise ValueError(
+            f"the pooling factor and levels must be positive integers: {factor}, {levels}"
+        )
     pooled = 0
-    for transformer, layers in _first_level_self_attention(unet):
+    for transformer, layers in _first_levels_self_attention(unet, levels):
         processors = []
         for attn in layers:
             processor = PooledKeyValues(attn.processor, factor)
@@ -126,7 +130,9 @@ def use_pooled_attention(unet: nn.Module, factor: int = 2) -> int:
 
         transformer._sharpdepth_pool_hook = transformer.register_forward_pre_hook(set_grid)  # type: ignore[assignment]
         pooled += len(processors)
-    LOGGER.debug("pooled self-attention (%dx%d): %d layers", factor, factor, pooled)
+    LOGGER.debug(
+        "pooled self-attention (%dx%d, %d levels): %d layers", factor, factor, levels, pooled
+    )
     return pooled
 
 

@@ -424,6 +424,7 @@ class DiffusionDepthModel(torch.nn.Module):
         winograd: bool = False,
         int8: bool = False,
         attention_pool: int = 1,
+        attention_pool_levels: int = 1,
     ) -> DiffusionDepthModel:
         """Set the networks' precision, memory layout and allocator use for inference.
 
@@ -454,6 +455,7 @@ class DiffusionDepthModel(torch.nn.Module):
                 and values from the tokens pooled ``k x k``
                 (:func:`~sharpdepth.attention.use_pooled_attention`; not the exact
                 result); ``1`` restores full attention.
+            attention_pool_levels: how many attention levels, from the first, are pooled.
 
         Returns:
             ``self``.
@@ -473,7 +475,7 @@ class DiffusionDepthModel(torch.nn.Module):
             self.compute_dtype = None
         if is_tiny_vae(self.vae):
             _relu_in_place(self.vae)
-        use_pooled_attention(self.unet, attention_pool)
+        use_pooled_attention(self.unet, attention_pool, attention_pool_levels)
         for net in (self.unet, self.vae):
             if winograd:
                 use_winograd(net)

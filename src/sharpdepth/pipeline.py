@@ -70,6 +70,7 @@ class InferenceMode:
         attention_pool: the self-attention at the UNet's first attention level takes its
             keys and values from the tokens average-pooled ``k x k`` (1 = exact), see
             :mod:`sharpdepth.attention`.
+        attention_pool_levels: how many attention levels, from the first, are pooled.
         reduced_precision: with ``dtype="auto"``, compute in the device's fast precision
             (:func:`~sharpdepth.runtime.fast_precision`) instead of float32.
         lean_heap: on the CPU, for UNet weight files of at least
@@ -84,6 +85,7 @@ class InferenceMode:
     gate_decode_factor: int = 1
     prior_factor: int = 1
     attention_pool: int = 1
+    attention_pool_levels: int = 1
     reduced_precision: bool = False
     lean_heap: bool = False
     released_costs: bool = False
@@ -93,7 +95,7 @@ _FAST = InferenceMode(
     "fast",
     depth_encode_factor=2,
     gate_decode_factor=2,
-    attention_pool=2,
+    attention_pool=2,  # one level: see the README's quality table for two
     reduced_precision=True,
     lean_heap=True,
 )
@@ -286,6 +288,7 @@ class SharpDepthPipeline:
             winograd=winograd,
             int8=int8,
             attention_pool=inference_mode.attention_pool,
+            attention_pool_levels=inference_mode.attention_pool_levels,
         )
         if metric_model is None:
             metric_model = config.get("metric_model")
