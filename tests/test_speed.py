@@ -308,18 +308,24 @@ print(applied, rss() - base)
 """
 
 
-def _lean_heap_retained_mb() -> tuple[bool, float]:
-    """(applied, MB still resident) from :data:`_HEAP_SCRIPT` in a fresh interpreter."""
-    env = {
+def _python_output(script: str, env: dict[str, str]) -> str:
+    """What ``script`` prints, run in a fresh interpreter with environment ``env``."""
+    run = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    return run.stdout
+
+
+def _without_allocator_settings() -> dict[str, str]:
+    """This process's environment without the user's glibc allocator settings."""
+    return {
         k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_")
     }
-    out = subprocess.run(
-        [sys.executable, "-c", _HEAP_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+
+
+def _lean_heap_retained_mb() -> tuple[bool, float]:
+    """(applied, MB still resident) from :data:`_HEAP_SCRIPT` in a fresh interpreter."""
+    out = _python_output(_HEAP_SCRIPT, _without_allocator_settings()).split()
     return out[0] == "True", float(out[1])
 
 
@@ -358,12 +364,7 @@ print(inside, rss() - base)
 
 @pytest.mark.skipif(not _GLIBC, reason="glibc allocator only")
 def test_reusing_heap_keeps_freed_memory_only_inside_the_block() -> None:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("GLIBC_TUNABLES", "MALLOC_MMAP_THRESHOLD_")
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", _REUSE_SCRIPT], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = _python_output(_REUSE_SCRIPT, _without_allocator_settings()).split()
     inside, after = float(out[0]), float(out[1])
     assert inside > 200  # of 320 MB freed: kept for reuse
     assert after < 16  # given back when the block ends
@@ -393,15 +394,7 @@ def _transparent_huge_pages_mode() -> str | None:
 )
 @pytest.mark.parametrize("setting", ["1", "0"])
 def test_huge_page_variable_is_what_torch_reads(setting: str) -> None:
-    env = {**os.environ, HUGE_PAGES_VARIABLE: setting}
-    out = subprocess.run(
-        [sys.executable, "-c", _HUGE_PAGE_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    huge_kb = int(out.strip())
+    huge_kb = int(_python_output(_HUGE_PAGE_SCRIPT, {**os.environ, HUGE_PAGES_VARIABLE: setting}))
     if setting == "1":
         assert huge_kb >= 32 * 1024
     else:
