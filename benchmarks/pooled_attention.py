@@ -5,12 +5,12 @@ Builds a random-weight SD-2 UNet (:func:`~sharpdepth.testing.sd2_unet`) prepared
 mode prepares it on a CPU without native bfloat16 (Winograd / GEMM convolutions, int8
 linear layers and convolutions), times ``--rounds`` alternating passes at latent
 96 x 64 (768 x 512 px) with full attention and with keys and values pooled ``--factor``
-times at the first ``--levels`` attention levels (fast mode: 2 and 2), after one
+times at the first ``--levels`` attention levels (fast mode: 2 and 1), after one
 warm-up pass each, and prints the medians, the speed-up and the relative difference of
 the outputs (random weights: the quality effect is in the README's quality table, not
 here).
 
-Usage: ``python benchmarks/pooled_attention.py [--rounds 3] [--factor 2] [--levels 2]``.
+Usage: ``python benchmarks/pooled_attention.py [--rounds 3] [--factor 2] [--levels 1]``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--factor", type=int, default=2)
-    parser.add_argument("--levels", type=int, default=2, help="attention levels pooled")
+    parser.add_argument("--levels", type=int, default=1, help="attention levels pooled")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     unet = sd2_unet()
