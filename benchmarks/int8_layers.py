@@ -39,6 +39,7 @@ from sharpdepth.int8 import (
     Int8Conv2d,
     Int8Linear,
     int8_available,
+    int8_convolution_available,
     quantize_int8,
 )
 
@@ -235,12 +236,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if not int8_available():
-        raise SystemExit("int8 layers need an x86-64 CPU and PyTorch's oneDNN int8 operators")
+        raise SystemExit("int8 layers need an x86-64 CPU and PyTorch's FBGEMM engine")
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     linear_layers(args.repeats)
-    conv_layers(args.repeats)
+    if int8_convolution_available():
+        conv_layers(args.repeats)
     if not args.no_unet:
         unet_passes(args.unet_repeats)
     if args.pipeline_rounds:

@@ -8,23 +8,17 @@ one symmetric scale per output channel (``scale = max|w| / 127``), quantise thei
 on every call (nothing needs calibrating), accumulate in int32 and return float32 with
 the float bias added:
 
-* :class:`Int8Linear` quantises each row (token) of its input on its own symmetric
-  scale: rows are divided by their largest magnitude, coded on 1..127 (0 at 64), and
-  the outputs multiplied back, so one token with large activations does not coarsen
-  the others. It differs from the float32 layer by 1.5-1.8% (relative L2, random
-  weights and inputs of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``).
-  An SD-2 UNet pass (latent 96 x 64, 2-core AVX2 CPU, 4 alternating passes) took
-  6.08 s with it against 6.55 s with PyTorch's FBGEMM dynamic int8 linear operator
-  (``quantized::linear_dynamic`` on the same normalised rows), which an earlier version
-  used; the matrix products alone ran 1.1-2.1x faster in oneDNN (per layer shape, one run).
-* :class:`Int8Conv2d` quantises its whole input on one asymmetric scale
+* :class:`Int8Linear` (FBGEMM) quantises each row (token) of its input on its own
+  scale: rows are divided by their largest magnitude before the call and the outputs
+  multiplied back, so one token with large activations does not coarsen the others.
+  It differs from the float32 layer by 1.5-1.8% (relative L2, random weights and inputs
+  of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``).
+* :class:`Int8Conv2d` (oneDNN) quantises its whole input on one asymmetric scale
   (its minimum to 0, its maximum to 127) and gets a float32 output straight from the
   int32 sums. It differs from the float32 convolution by 1.7-2.2% (the SD-2 UNet's
   convolution shapes, random weights, inputs after a SiLU).
 
-Both run on oneDNN's int8 operators (``onednn::qlinear_pointwise``,
-``onednn::qconv2d_pointwise``) with a float32 output. What they do to a whole model's
-depth is in the README's quality table. Inference only:
+What they do to a whole model's depth is in the README's quality table. Inference only:
 no gradients, and the layers cannot be saved. Made by :func:`quantize_int8`, in place,
 for linear layers of at least :data:`MIN_FEATURES` input and output features and
 convolutions of at least :data:`MIN_CONV_CHANNELS` channels.
@@ -36,7 +30,8 @@ oneDNN operator used here returns float32. Going through unfolded patches and th
 linear was 0.26-0.47x as fast as the float32 convolution from 48 x 36 pixels on.
 
 PyTorch marks its quantised tensor functions as deprecated (they still work in the
-pinned 2.13); :func:`int8_available` reports whether the operators exist.
+pinned 2.13); :func:`int8_available` and :func:`int8_convolution_available` report
+whether the operators exist.
 """
 
 from __future__ import annotations
@@ -63,29 +58,43 @@ MIN_FEATURES = 256
 MIN_CONV_CHANNELS = 256
 
 _QMAX = 127  # symmetric int8 weights
-#: Input codes: 0..127. With 8-bit codes, AVX2's multiply-add of unsigned by signed
-#: bytes saturates its 16-bit pair sums (2 x 255 x 127 > 32767): errors of 10% were
-#: measured on convolution inputs spread over their whole range.
+#: Input codes of :class:`Int8Conv2d`: 0..127. With 8-bit codes, AVX2's multiply-add of
+#: unsigned by signed bytes saturates its 16-bit pair sums (2 x 255 x 127 > 32767):
+#: errors of 10% were measured on inputs spread over their whole range.
 _INPUT_CODES = 127
-#: :class:`Int8Linear`'s rows, divided by their largest magnitude, are coded
-#: ``64 + 63 x`` (1..127).
-_ROW_ZERO = 64
-_ROW_SCALE = 1.0 / 63
-_ONEDNN_OPS = ("qlinear_prepack", "qlinear_pointwise", "qconv_prepack", "qconv2d_pointwise")
+_ENGINES = ("x86", "fbgemm")
 
 
 def int8_available() -> bool:
     """Whether this machine runs the int8 layers: an x86-64 CPU and a PyTorch build with
-    oneDNN's quantised linear and convolution operators."""
+    the FBGEMM (``x86``) quantised engine."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
+    ops = torch.ops.quantized
+    if not (hasattr(ops, "linear_prepack") and hasattr(ops, "linear_dynamic")):
+        return False
+    return any(engine in torch.backends.quantized.supported_engines for engine in _ENGINES)
+
+
+def int8_convolution_available() -> bool:
+    """Whether :class:`Int8Conv2d` runs here: :func:`int8_available` and PyTorch's oneDNN
+    quantised convolution operators."""
     ops = torch.ops.onednn
-    return torch.backends.mkldnn.is_available() and all(hasattr(ops, op) for op in _ONEDNN_OPS)
+    return (
+        int8_available()
+        and torch.backends.mkldnn.is_available()
+        and hasattr(ops, "qconv_prepack")
+        and hasattr(ops, "qconv2d_pointwise")
+    )
 
 
-def _require_int8() -> None:
+def _require_engine() -> None:
+    """Select the x86 quantised engine (ARM's QNNPACK would round differently) or fail."""
     if not int8_available():
-        raise RuntimeError("int8 layers need an x86-64 CPU and PyTorch's oneDNN operators")
+        raise RuntimeError("int8 layers need an x86-64 CPU and PyTorch's FBGEMM engine")
+    if torch.backends.quantized.engine not in _ENGINES:
+        supported = torch.backends.quantized.supported_engines
+        torch.backends.quantized.engine = "x86" if "x86" in supported else "fbgemm"
 
 
 def quantize_weight(weight: torch.Tensor) -> torch.Tensor:
@@ -113,7 +122,7 @@ def _float_bias(bias: torch.Tensor | None) -> torch.Tensor | None:
 
 class Int8Linear(nn.Module):
     """``nn.Linear`` with int8 weights and per-row dynamically quantised int8 inputs, on
-    the CPU (oneDNN).
+    the CPU.
 
     Input ``[..., in_features]``, output ``[..., out_features]`` in the input's dtype
     (computed from float32).
@@ -121,13 +130,10 @@ class Int8Linear(nn.Module):
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
-        _require_int8()
+        _require_engine()
         self.out_features, self.in_features = (int(s) for s in weight.shape)
         self.bias: torch.Tensor | None = _float_bias(bias)
-        q = quantize_weight(weight)
-        self._weight_scales = q.q_per_channel_scales().float()
-        self._weight_zero_points = torch.zeros(self.out_features, dtype=torch.long)
-        self._packed = torch.ops.onednn.qlinear_prepack(q.int_repr(), None)
+        self._packed = torch.ops.quantized.linear_prepack(quantize_weight(weight), None)
 
     @classmethod
     def from_float(cls, layer: nn.Linear) -> Int8Linear:
@@ -138,22 +144,7 @@ class Int8Linear(nn.Module):
         rows = x.reshape(-1, self.in_features).float()
         # each row on its own scale: normalise to max |x| = 1, rescale the products
         scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-30)
-        codes = _codes(rows / scale, _ROW_SCALE, _ROW_ZERO)
-        out = torch.ops.onednn.qlinear_pointwise(
-            codes,
-            _ROW_SCALE,
-            _ROW_ZERO,
-            self._packed,
-            self._weight_scales,
-            self._weight_zero_points,
-            None,
-            1.0,  # output scale and zero point: unused for a float32 output
-            0,
-            torch.float32,
-            "none",
-            [],
-            "",
-        )
+        out = torch.ops.quantized.linear_dynamic(rows / scale, self._packed, True)
         out.mul_(scale)
         if self.bias is not None:
             out.add_(self.bias)
@@ -184,7 +175,8 @@ class Int8Conv2d(nn.Module):
         groups: int,
     ) -> None:
         super().__init__()
-        _require_int8()
+        if not int8_convolution_available():
+            raise RuntimeError("int8 convolutions need an x86-64 CPU and PyTorch's oneDNN")
         self.out_channels = int(weight.shape[0])
         self.in_channels = int(weight.shape[1]) * groups
         self.kernel_size = (int(weight.shape[2]), int(weight.shape[3]))
@@ -218,8 +210,11 @@ class Int8Conv2d(nn.Module):
         low, high = min(low, 0.0), max(high, 0.0)
         scale = max(high - low, 1e-30) / _INPUT_CODES
         zero_point = min(_INPUT_CODES, max(0, round(-low / scale)))
+        with warnings.catch_warnings():  # deprecated in PyTorch, see the module docstring
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
+            codes = torch.quantize_per_tensor(xf, scale, zero_point, torch.quint8).int_repr()
         out = torch.ops.onednn.qconv2d_pointwise(
-            _codes(xf, scale, zero_point),
+            codes,
             scale,
             zero_point,
             self._packed,
@@ -242,14 +237,6 @@ class Int8Conv2d(nn.Module):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={tuple(stride)}, padding={tuple(padding)}, groups={groups}, int8"
         )
-
-
-def _codes(x: torch.Tensor, scale: float, zero_point: int) -> torch.Tensor:
-    """``uint8`` codes ``round(x / scale) + zero_point`` of a float32 tensor, clamped to
-    0..255 (the callers' scales keep them within 0..127)."""
-    with warnings.catch_warnings():  # deprecated in PyTorch, see the module docstring
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated")
-        return torch.quantize_per_tensor(x, scale, zero_point, torch.quint8).int_repr()
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
@@ -285,24 +272,26 @@ def quantize_int8(
 
     Linear layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or
     output features and convolutions with fewer than ``min_channels`` (default
-    :data:`MIN_CONV_CHANNELS`) input or output channels stay float. Forward hooks of the
-    replaced layers are not carried over.
+    :data:`MIN_CONV_CHANNELS`) input or output channels stay float; convolutions also stay
+    float where :func:`int8_convolution_available` is false. Forward hooks of the replaced
+    layers are not carried over.
 
     Returns:
         The number of replaced layers.
     """
-    _require_int8()
+    _require_engine()
     if min_features is None:
         min_features = MIN_FEATURES
     if min_channels is None:
         min_channels = MIN_CONV_CHANNELS
+    convolutions = int8_convolution_available()
     replaced = 0
     for parent in list(net.modules()):
         for name, child in list(parent.named_children()):
             layer: nn.Module
             if _convertible_linear(child, min_features):
                 layer = Int8Linear.from_float(child)  # type: ignore[arg-type]
-            elif _convertible_conv(child, min_channels):
+            elif convolutions and _convertible_conv(child, min_channels):
                 layer = Int8Conv2d.from_float(child)  # type: ignore[arg-type]
             else:
                 continue
