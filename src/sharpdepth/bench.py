@@ -422,6 +422,11 @@ def output_differences(results: Sequence[ModeResult]) -> dict[str, dict[str, flo
     return diffs
 
 
+def _workers_use_huge_pages(settings: BenchSettings) -> bool:
+    """Whether the non-released workers run with huge pages (:func:`worker_environment`)."""
+    return worker_environment("exact", settings.allocator)[HUGE_PAGES_VARIABLE] == "1"
+
+
 def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str:
     """A Markdown table: stages by mode, totals, throughput, memory and the ratios."""
     modes = [r.mode for r in results]
@@ -432,7 +437,7 @@ def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str
     lines = [
         f"size {settings.size}, {settings.resolution} px, batch {settings.batch}, "
         f"{settings.runs} runs after {settings.warmup} warm-up, allocator {settings.allocator}, "
-        f"huge pages {'on (not released)' if use_huge_pages(dict(os.environ)) else 'off'}, "
+        f"huge pages {'on (not released)' if _workers_use_huge_pages(settings) else 'off'}, "
         f"threads {settings.threads or 'default'}",
         "",
         header,

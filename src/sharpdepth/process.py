@@ -10,12 +10,12 @@ import os
 from collections.abc import MutableMapping
 
 #: Read by PyTorch's CPU allocator once, at its first allocation: with ``1``, every
-#: buffer of 2 MiB or more is aligned to 2 MiB and advised for transparent huge pages
-#: (Linux, where ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or
-#: ``madvise``), so a fresh activation faults in 512 times fewer pages. On a 2-core
-#: AVX2 CPU, allocating and filling a new 100 MB buffer took 34 ms without it and 7 ms
-#: with it; an SD-2 fast call with a tiny autoencoder (768 px) 17.2 s and 16.2 s, at the
-#: same peak memory.
+#: buffer of 2 MiB or more is advised for transparent huge pages (Linux, where
+#: ``/sys/kernel/mm/transparent_hugepage/enabled`` is ``always`` or ``madvise``), so a
+#: fresh activation faults in up to 512 times fewer pages. On a 2-core AVX2 CPU,
+#: allocating and filling a new 100 MB buffer took 34 ms without it and 7 ms with it; an
+#: SD-2 fast call with a tiny autoencoder (768 px) 17.2 s and 16.2 s, at the same peak
+#: memory.
 HUGE_PAGES_VARIABLE = "THP_MEM_ALLOC_ENABLE"
 
 
