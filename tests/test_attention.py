@@ -43,6 +43,11 @@ def _unet_call(unet: Any, sample: torch.Tensor) -> torch.Tensor:
         return unet(sample, torch.tensor([999]), encoder_hidden_states=context, **extra).sample
 
 
+def _pooled_layers(unet: Any) -> int:
+    """How many of ``unet``'s attention layers have pooled keys and values."""
+    return sum(isinstance(getattr(m, "processor", None), PooledKeyValues) for m in unet.modules())
+
+
 def test_only_the_first_attention_level_is_pooled_and_undone_exactly() -> None:
     torch.manual_seed(0)
     unet = nano_unet().eval()  # attention at widths 64 (first level with attention) and 128
@@ -128,13 +133,7 @@ def test_a_mode_with_pooled_attention_runs_the_pipeline(
     assert has_pooled_attention(pooled.sharpener.unet)
     assert not has_pooled_attention(load("exact").sharpener.unet)
     two_levels = load(replace(fast, attention_pool_levels=2)).sharpener.unet
-    pooled_count = sum(
-        isinstance(getattr(m, "processor", None), PooledKeyValues) for m in two_levels.modules()
-    )
-    assert pooled_count > sum(
-        isinstance(getattr(m, "processor", None), PooledKeyValues)
-        for m in pooled.sharpener.unet.modules()
-    )
+    assert _pooled_layers(two_levels) > _pooled_layers(pooled.sharpener.unet)
     a, b = full(photo, seed=0), pooled(photo, seed=0)
     assert a.depth.shape == b.depth.shape and np.isfinite(b.depth).all()
     assert not np.array_equal(a.depth, b.depth)
