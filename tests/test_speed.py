@@ -233,7 +233,9 @@ def test_bench_command_measures_every_mode_in_one_run(
     assert diffs["released"]["mean_rel"] < 1e-4  # same result, other cost structure
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
-    assert diffs["exact+direct"]["max_abs_m"] == 0.0  # no layer is wide enough for Winograd
+    # no layer is wide enough for Winograd; exact's up-sampling in sub-pixel form rounds
+    # differently from +direct's plain up-sampling
+    assert diffs["exact+direct"]["mean_rel"] < 1e-6
     # the tiny models are narrower than int8.MIN_FEATURES: fast has no int8 layers either
     assert diffs["fast+float"] == diffs["fast"]
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])

@@ -14,7 +14,8 @@ fresh worker process, so that its peak resident memory is its own:
   TAESD-style tiny autoencoder of the size's shapes (``tiny_vae=``) in place of the
   checkpoint's;
 * ``MODE+direct`` (e.g. ``exact+direct``, on request): that mode without Winograd
-  or matrix-product convolutions (:mod:`sharpdepth.winograd`);
+  or matrix-product convolutions (:mod:`sharpdepth.winograd`) and with plain
+  up-sampling (:mod:`sharpdepth.upsampling`);
 * ``MODE+float`` (e.g. ``fast+float``, on request): that mode without int8 linear
   layers and convolutions (:mod:`sharpdepth.int8`).
 
@@ -212,8 +213,9 @@ class BenchMode:
     Attributes:
         base: one of :data:`MODES`.
         tiny: ``+tiny``, a random-weight tiny autoencoder instead of the checkpoint's.
-        direct: ``+direct``, the direct convolution everywhere (no Winograd layers), to
-            measure what :mod:`sharpdepth.winograd` gives.
+        direct: ``+direct``, the direct convolution everywhere (no Winograd layers, plain
+            up-sampling), to measure what :mod:`sharpdepth.winograd` and
+            :mod:`sharpdepth.upsampling` give.
         float: ``+float``, no int8 layers, to measure what :mod:`sharpdepth.int8` gives
             (the pipeline's default otherwise).
     """

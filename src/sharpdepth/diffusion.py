@@ -37,6 +37,7 @@ from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
 from sharpdepth.profiling import stage
 from sharpdepth.runtime import reusing_heap
+from sharpdepth.upsampling import use_plain_upsampling, use_subpixel_upsampling
 from sharpdepth.winograd import use_direct_convolution, use_winograd
 
 LOGGER = logging.getLogger(__name__)
@@ -444,10 +445,13 @@ class DiffusionDepthModel(torch.nn.Module):
                 full-resolution ``AutoencoderKL`` decode's peak (SD-2 shapes on a 2-core
                 CPU: 3.42 -> 3.67 GB in fastest mode); with a tiny autoencoder the peak
                 moved 2.43 -> 2.56 GB while a call went from 20-25 s to 16-21 s.
-            winograd: run the wide 3x3 convolutions of the UNet and the autoencoder by
-                Winograd's algorithm where it is faster (float32 on the CPU; see
-                :mod:`sharpdepth.winograd`): the same result up to float rounding.
-                ``False`` restores the direct convolution.
+            winograd: faster convolution algorithms: the wide 3x3 convolutions of the UNet
+                and the autoencoder by Winograd's algorithm or as one matrix product
+                where that is faster (float32 on the CPU; see :mod:`sharpdepth.winograd`),
+                and every up-sampling stage (nearest 2x, then a 3x3 convolution) in
+                sub-pixel form (:mod:`sharpdepth.upsampling`): the same result up to float
+                rounding. ``False`` restores the direct convolution and plain
+                up-sampling (except in int8 layers).
             int8: replace the UNet's wide linear layers and convolutions by int8 ones
                 with dynamically quantised inputs (:func:`~sharpdepth.int8.quantize_int8`;
                 x86 CPUs): faster, not the exact result, and cannot be undone or saved.
@@ -460,6 +464,11 @@ class DiffusionDepthModel(torch.nn.Module):
         Returns:
             ``self``.
         """
+        for net in (self.unet, self.vae):  # before int8: made in sub-pixel form too
+            if winograd:
+                use_subpixel_upsampling(net)
+            else:
+                use_plain_upsampling(net)
         if int8:  # first: the float weights of the replaced layers are then not narrowed
             quantize_int8(self.unet)
         if channels_last:  # first: the narrow weight store keeps the layout it is given

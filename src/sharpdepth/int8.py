@@ -46,6 +46,8 @@ import warnings
 import torch
 from torch import nn
 
+from sharpdepth.upsampling import UpsampleConv2d, interleave_phases, subpixel_bias, subpixel_weight
+
 LOGGER = logging.getLogger(__name__)
 
 #: Layers with fewer input or output features than this stay float32: on narrow layers
@@ -242,6 +244,41 @@ class Int8Conv2d(nn.Module):
         )
 
 
+class Int8UpsampleConv2d(nn.Module):
+    """An :class:`~sharpdepth.upsampling.UpsampleConv2d` (nearest 2x up-sampling, then a
+    3x3 convolution) with :class:`Int8Conv2d` layers.
+
+    The up-sampled convolution runs in sub-pixel form (one int8 2x2 convolution with
+    four times the output channels on the low-resolution input, see
+    :mod:`sharpdepth.upsampling`); ``upsample=False`` runs the plain int8 3x3 convolution
+    on an input that is already up-sampled (for output sizes other than 2x), so both
+    weight sets are kept. Input ``[N, C, H, W]``, output ``[N, K, 2 H, 2 W]``
+    (channels-last memory layout, as :class:`Int8Conv2d`).
+    """
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
+        super().__init__()
+        self.out_channels, self.in_channels = (int(s) for s in weight.shape[:2])
+        self.plain = Int8Conv2d(weight, bias, (1, 1), (1, 1), (1, 1), 1)
+        folded = subpixel_weight(weight.detach().float())
+        bias4 = subpixel_bias(None if bias is None else bias.detach().float())
+        self.phases = Int8Conv2d(folded, bias4, (1, 1), (1, 1), (1, 1), 1)
+
+    @classmethod
+    def from_float(cls, layer: UpsampleConv2d) -> Int8UpsampleConv2d:
+        """Quantise a float :class:`~sharpdepth.upsampling.UpsampleConv2d` (its weights
+        are copied, not kept)."""
+        return cls(layer.weight, layer.bias)
+
+    def forward(self, x: torch.Tensor, upsample: bool = True) -> torch.Tensor:
+        if not upsample:
+            return self.plain(x)
+        return interleave_phases(self.phases(x), x.shape[2], x.shape[3])
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, upsample=2x, int8"
+
+
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     if isinstance(value, int):
         return (value, value)
@@ -271,7 +308,9 @@ def quantize_int8(
     net: nn.Module, min_features: int | None = None, min_channels: int | None = None
 ) -> int:
     """Replace ``net``'s linear layers by :class:`Int8Linear` and its 2-D convolutions by
-    :class:`Int8Conv2d`, in place (the float weights are released).
+    :class:`Int8Conv2d` (:class:`Int8UpsampleConv2d` for a
+    :class:`~sharpdepth.upsampling.UpsampleConv2d`), in place (the float weights are
+    released).
 
     Linear layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or
     output features and convolutions with fewer than ``min_channels`` (default
@@ -294,6 +333,10 @@ def quantize_int8(
             layer: nn.Module
             if _convertible_linear(child, min_features):
                 layer = Int8Linear.from_float(child)  # type: ignore[arg-type]
+            elif convolutions and isinstance(child, UpsampleConv2d):
+                if not _convertible_conv(child, min_channels):
+                    continue
+                layer = Int8UpsampleConv2d.from_float(child)
             elif convolutions and _convertible_conv(child, min_channels):
                 layer = Int8Conv2d.from_float(child)  # type: ignore[arg-type]
             else:
@@ -306,4 +349,4 @@ def quantize_int8(
 
 def has_int8_layers(net: nn.Module) -> bool:
     """Whether :func:`quantize_int8` converted any of ``net``'s layers."""
-    return any(isinstance(m, (Int8Linear, Int8Conv2d)) for m in net.modules())
+    return any(isinstance(m, (Int8Linear, Int8Conv2d, Int8UpsampleConv2d)) for m in net.modules())

@@ -232,9 +232,11 @@ class SharpDepthPipeline:
                 family's) to encode and decode with instead of the checkpoint's own, which
                 is then not loaded: much faster, not the exact result (any mode but
                 released).
-            winograd: Winograd's algorithm for the wide float32 3x3 convolutions where it
-                is faster (see :mod:`sharpdepth.winograd`; the same result to float
-                rounding). Default: on the CPU, except in released mode.
+            winograd: faster convolution algorithms: Winograd's (or one matrix product)
+                for the wide float32 3x3 convolutions where it is faster (see
+                :mod:`sharpdepth.winograd`) and the up-sampling stages in sub-pixel form
+                (:mod:`sharpdepth.upsampling`); the same result to float rounding.
+                Default: on the CPU, except in released mode.
             int8: int8 linear layers and convolutions in the UNet (see
                 :mod:`sharpdepth.int8`; x86 CPUs only; not the exact result). Default: in
                 the fast modes with ``dtype="auto"`` on a CPU that computes them in float32

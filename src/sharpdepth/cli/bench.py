@@ -38,7 +38,8 @@ def add_parser(sub: Any) -> None:
         help="comma-separated, from "
         + ",".join(MODES)
         + "; MODE+tiny (e.g. fast+tiny) runs MODE with a tiny autoencoder, MODE+direct "
-        "without Winograd or matrix-product convolutions, MODE+float without int8 layers "
+        "without Winograd, matrix-product or sub-pixel convolutions, MODE+float without int8 "
+        "layers "
         "(default: %(default)s)",
     )
     p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
