@@ -1,0 +1,57 @@
+"""In-place activations for inference (sharpdepth.inplace)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.inplace import use_in_place_geglu
+from sharpdepth.testing import tiny_unet
+
+
+def _inputs() -> tuple[torch.Tensor, ...]:
+    gen = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(1, 8, 16, 12, generator=gen),
+        torch.full((1,), 999),
+        torch.randn(1, 3, 32, generator=gen),
+        torch.zeros(1, 4),
+    )
+
+
+def _geglu_layers(net: torch.nn.Module) -> list[torch.nn.Module]:
+    return [m for m in net.modules() if type(m).__name__.endswith("GEGLU")]
+
+
+def test_in_place_geglu_gives_the_same_unet_output() -> None:
+    unet = tiny_unet()
+    sample, t, context, labels = _inputs()
+    keys = list(unet.state_dict())
+    with torch.inference_mode():
+        ref = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+        assert use_in_place_geglu(unet) == len(_geglu_layers(unet)) > 0
+        out = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)  # GELU's last bit may differ
+    assert list(unet.state_dict()) == keys
+    assert {type(m).__name__ for m in _geglu_layers(unet)} == {"InPlaceGEGLU"}
+
+
+def test_in_place_geglu_keeps_autograd_working() -> None:
+    unet = tiny_unet()
+    use_in_place_geglu(unet)
+    sample, t, context, labels = _inputs()
+    out = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    out.square().mean().backward()
+    assert all(p.grad is not None for p in unet.parameters() if p.requires_grad)
+    with torch.no_grad():
+        again = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    torch.testing.assert_close(again, out.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_prepare_inference_uses_in_place_geglu(tiny_checkpoints: dict[str, Path]) -> None:
+    model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
+    model.prepare_inference()
+    layers = _geglu_layers(model.unet)
+    assert layers and all(type(m).__name__ == "InPlaceGEGLU" for m in layers)
