@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.inplace import use_in_place_geglu
+from sharpdepth.inplace import use_in_place_geglu, use_in_place_resnets
 from sharpdepth.testing import tiny_unet
 
 
@@ -50,8 +50,46 @@ def test_in_place_geglu_keeps_autograd_working() -> None:
     torch.testing.assert_close(again, out.detach(), rtol=1e-5, atol=1e-6)
 
 
-def test_prepare_inference_uses_in_place_geglu(tiny_checkpoints: dict[str, Path]) -> None:
+def test_in_place_resnets_give_the_same_unet_output() -> None:
+    unet = tiny_unet()
+    sample, t, context, labels = _inputs()
+    with torch.inference_mode():
+        ref = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+        count = use_in_place_resnets(unet)
+        out = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    assert count == sum(type(m).__name__ == "InPlaceResnetBlock2D" for m in unet.modules()) > 0
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
+    # with autograd: the original forward, gradients flow
+    out = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    out.square().mean().backward()
+    torch.testing.assert_close(out.detach(), ref, rtol=1e-5, atol=1e-6)
+    assert all(p.grad is not None for p in unet.parameters() if p.requires_grad)
+
+
+def test_in_place_resnet_keeps_a_scale_factor_and_the_input() -> None:
+    from diffusers.models.resnet import ResnetBlock2D
+
+    block = ResnetBlock2D(
+        in_channels=8, out_channels=16, temb_channels=4, groups=4, output_scale_factor=2.0
+    ).eval()
+    x, temb = torch.randn(2, 8, 5, 6), torch.randn(2, 4)
+    x_copy, temb_copy = x.clone(), temb.clone()
+    with torch.no_grad():
+        ref = block(x, temb)
+        use_in_place_resnets(block)
+        out = block(x, temb)
+    torch.testing.assert_close(out, ref, rtol=1e-6, atol=1e-6)
+    assert torch.equal(x, x_copy) and torch.equal(temb, temb_copy)  # inputs untouched
+
+
+def test_prepare_inference_uses_in_place_layers(tiny_checkpoints: dict[str, Path]) -> None:
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
     model.prepare_inference()
+    assert {type(m).__name__ for m in _geglu_layers(model.unet)} == {"GEGLU"}
+    model.prepare_inference(in_place=True)
     layers = _geglu_layers(model.unet)
     assert layers and all(type(m).__name__ == "InPlaceGEGLU" for m in layers)
+    names = {type(m).__name__ for m in model.unet.modules()}
+    assert "InPlaceResnetBlock2D" in names and "ResnetBlock2D" not in names
+    vae_names = {type(m).__name__ for m in model.vae.modules()}
+    assert "InPlaceResnetBlock2D" in vae_names and "ResnetBlock2D" not in vae_names

@@ -560,7 +560,7 @@ def test_prepared_tiny_vae_overwrites_its_activations_with_the_same_result(
     with torch.inference_mode():
         z = model.encode(x)
         depth = model.decode_depth(z)
-        model.prepare_inference()
+        model.prepare_inference(in_place=True)
         relus = [m for m in model.vae.modules() if isinstance(m, torch.nn.ReLU)]
         assert relus and all(relu.inplace for relu in relus)
         torch.testing.assert_close(model.encode(x), z, rtol=0, atol=0)

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from sharpdepth import method
 from sharpdepth.attention import use_pooled_attention
 from sharpdepth.errors import CheckpointError
-from sharpdepth.inplace import use_in_place_geglu, use_in_place_relu
+from sharpdepth.inplace import use_in_place_geglu, use_in_place_relu, use_in_place_resnets
 from sharpdepth.int8 import has_int8_layers, quantize_int8
 from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
@@ -427,6 +427,7 @@ class DiffusionDepthModel(torch.nn.Module):
         int8: bool = False,
         attention_pool: int = 1,
         attention_pool_levels: int = 1,
+        in_place: bool = False,
     ) -> DiffusionDepthModel:
         """Set the networks' precision, memory layout and allocator use for inference.
 
@@ -461,6 +462,10 @@ class DiffusionDepthModel(torch.nn.Module):
                 (:func:`~sharpdepth.attention.use_pooled_attention`; not the exact
                 result); ``1`` restores full attention.
             attention_pool_levels: how many attention levels, from the first, are pooled.
+            in_place: activations and sums that overwrite tensors nothing else reads
+                (:mod:`sharpdepth.inplace`: the UNet's GEGLUs, both networks' residual
+                blocks, a tiny autoencoder's ReLUs): the same values to float rounding,
+                fewer new buffers. Not undone by ``False``.
 
         Returns:
             ``self``.
@@ -483,9 +488,12 @@ class DiffusionDepthModel(torch.nn.Module):
                 if next(net.parameters()).dtype != compute_dtype:
                     net.to(compute_dtype)
             self.compute_dtype = None
-        if is_tiny_vae(self.vae):
-            use_in_place_relu(self.vae)
-        use_in_place_geglu(self.unet)
+        if in_place:
+            if is_tiny_vae(self.vae):
+                use_in_place_relu(self.vae)
+            use_in_place_geglu(self.unet)
+            for net in (self.unet, self.vae):
+                use_in_place_resnets(net)
         use_pooled_attention(self.unet, attention_pool, attention_pool_levels)
         for net in (self.unet, self.vae):
             if winograd:

@@ -291,6 +291,7 @@ class SharpDepthPipeline:
             int8=int8,
             attention_pool=inference_mode.attention_pool,
             attention_pool_levels=inference_mode.attention_pool_levels,
+            in_place=not inference_mode.released_costs,
         )
         if metric_model is None:
             metric_model = config.get("metric_model")
