@@ -248,6 +248,51 @@ def test_bench_rejects_unknown_modes(tmp_path: Path) -> None:
         run_bench(BenchSettings(size="tiny", cache=tmp_path), tmp_path / "work", ["turbo"])
 
 
+def test_bench_rounds_pool_every_run(tmp_path: Path) -> None:
+    from sharpdepth.bench import BenchSettings, format_report, run_bench
+
+    settings = BenchSettings(
+        size="tiny", resolution=64, runs=1, warmup=0, rounds=2, cache=tmp_path / "cache"
+    )
+    results = run_bench(settings, tmp_path / "work", ["released", "exact"])
+    assert [r.mode for r in results] == ["released", "exact"]
+    for r in results:
+        assert len(r.run_seconds) == len(r.run_stages) == 2
+        assert r.seconds == pytest.approx(sum(r.run_seconds) / 2)  # median of two
+        assert set(r.stages) == set(r.run_stages[0])
+    assert "1 runs after 0 warm-up in each of 2 rounds" in format_report(settings, results)
+    with pytest.raises(ValueError, match="rounds"):
+        run_bench(BenchSettings(size="tiny", rounds=0, cache=tmp_path), tmp_path / "w", ["exact"])
+
+
+def test_pooled_rounds_take_medians_over_runs_and_the_largest_peak() -> None:
+    from sharpdepth.bench import ModeResult, pool_rounds
+
+    def result(walls: list[float], peak: int, load: float) -> ModeResult:
+        stages = [{"unet 1": w / 2, "decode 1": w / 4} for w in walls]
+        return ModeResult(
+            mode="fast",
+            stages={},
+            seconds=sorted(walls)[len(walls) // 2],
+            images_per_second=2.0 / sorted(walls)[len(walls) // 2],
+            peak_rss_bytes=peak,
+            load_seconds=load,
+            depth_file=f"{load}.npy",
+            run_seconds=walls,
+            run_stages=stages,
+        )
+
+    pooled = pool_rounds(
+        [result([4.0, 9.0], 100, 1.0), result([5.0], 300, 3.0), result([1.0], 200, 2.0)]
+    )
+    assert pooled.seconds == 4.5  # median of 1, 4, 5, 9
+    assert pooled.stages == {"unet 1": 2.25, "decode 1": 1.125}
+    assert pooled.images_per_second == pytest.approx(2.0 / 4.5)  # batch 2
+    assert (pooled.peak_rss_bytes, pooled.load_seconds, pooled.depth_file) == (300, 2.0, "2.0.npy")
+    with pytest.raises(ValueError, match="per-run"):
+        pool_rounds([ModeResult("fast", {}, 1.0, 1.0, 1, 1.0, "x.npy")])
+
+
 def test_narrow_storage_keeps_the_channels_last_layout(tiny_checkpoints: dict[str, Path]) -> None:
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
     model.prepare_inference(torch.float32, torch.bfloat16, channels_last=True)

@@ -78,6 +78,11 @@ class BenchSettings:
             (:func:`~sharpdepth.runtime.use_lean_heap`); ``tuned`` replaces it.
         cache: folder for the random-weight checkpoints.
         seed: weight and noise seed.
+        rounds: how many times the modes are measured in turn, each time by a fresh
+            worker per mode (``warmup`` + ``runs`` calls); the report pools every round's
+            runs (medians; peak memory: the largest). With more than one, a drift of
+            the machine's speed during a long run reaches every mode alike instead of
+            only the modes measured last.
     """
 
     size: str = "nano"
@@ -90,6 +95,7 @@ class BenchSettings:
     allocator: str = "system"
     cache: Path = field(default_factory=lambda: default_cache())
     seed: int = 0
+    rounds: int = 1
 
 
 @dataclass
@@ -104,6 +110,8 @@ class ModeResult:
         peak_rss_bytes: the worker's peak resident memory.
         load_seconds: time to load the pipeline.
         depth_file: the first image's depth (metres) of the last run, ``.npy``.
+        run_seconds: every timed call's wall time.
+        run_stages: every timed call's ``{stage: seconds}``.
     """
 
     mode: str
@@ -113,6 +121,8 @@ class ModeResult:
     peak_rss_bytes: int
     load_seconds: float
     depth_file: str
+    run_seconds: list[float] = field(default_factory=list)
+    run_stages: list[dict[str, float]] = field(default_factory=list)
 
 
 def default_cache() -> Path:
@@ -317,17 +327,45 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
     assert out is not None
     depth_file = out_dir / f"{spec['mode']}_depth_result.npy"
     np.save(depth_file, np.asarray(out.depth[0], dtype=np.float32))
-    names = list(stage_runs[0])
-    stages = {name: statistics.median(run.get(name, 0.0) for run in stage_runs) for name in names}
     seconds = statistics.median(walls)
     return ModeResult(
         mode=spec["mode"],
-        stages=stages,
+        stages=_median_stages(stage_runs),
         seconds=seconds,
         images_per_second=batch / seconds,
         peak_rss_bytes=peak_rss_bytes(),
         load_seconds=load_seconds,
         depth_file=str(depth_file),
+        run_seconds=walls,
+        run_stages=stage_runs,
+    )
+
+
+def _median_stages(stage_runs: Sequence[dict[str, float]]) -> dict[str, float]:
+    """``{stage: median seconds}`` over runs, stages in the first run's order."""
+    names = list(stage_runs[0])
+    return {name: statistics.median(run.get(name, 0.0) for run in stage_runs) for name in names}
+
+
+def pool_rounds(rounds: Sequence[ModeResult]) -> ModeResult:
+    """One mode's results of several rounds as one: medians over every round's runs, the
+    largest peak memory, the median load time and the last round's depth."""
+    walls = [t for r in rounds for t in r.run_seconds]
+    stage_runs = [stages for r in rounds for stages in r.run_stages]
+    if not walls or len(stage_runs) != len(walls):
+        raise ValueError("pooling needs each round's per-run times")
+    last = rounds[-1]
+    seconds = statistics.median(walls)
+    return ModeResult(
+        mode=last.mode,
+        stages=_median_stages(stage_runs),
+        seconds=seconds,
+        images_per_second=last.images_per_second * last.seconds / seconds,
+        peak_rss_bytes=max(r.peak_rss_bytes for r in rounds),
+        load_seconds=statistics.median(r.load_seconds for r in rounds),
+        depth_file=last.depth_file,
+        run_seconds=walls,
+        run_stages=stage_runs,
     )
 
 
@@ -396,11 +434,17 @@ def run_bench(
     """
     for mode in modes:
         parse_mode(mode)
-    if settings.runs < 1 or settings.warmup < 0 or settings.batch < 1:
-        raise ValueError("runs and batch must be at least 1, warmup at least 0")
+    if settings.runs < 1 or settings.warmup < 0 or settings.batch < 1 or settings.rounds < 1:
+        raise ValueError("runs, rounds and batch must be at least 1, warmup at least 0")
     checkpoint = build_checkpoint(settings.size, settings.cache, settings.seed)
     work.mkdir(parents=True, exist_ok=True)
-    return [run_mode(settings, mode, checkpoint, work) for mode in modes]
+    by_mode: dict[str, list[ModeResult]] = {mode: [] for mode in modes}
+    for number in range(settings.rounds):
+        if settings.rounds > 1:
+            LOGGER.info("bench: round %d of %d", number + 1, settings.rounds)
+        for mode in modes:
+            by_mode[mode].append(run_mode(settings, mode, checkpoint, work))
+    return [pool_rounds(by_mode[mode]) for mode in modes]
 
 
 # --------------------------------------------------------------------------------------
@@ -429,6 +473,14 @@ def _workers_use_huge_pages(settings: BenchSettings) -> bool:
     return worker_environment("exact", settings.allocator)[HUGE_PAGES_VARIABLE] == "1"
 
 
+def _runs_text(settings: BenchSettings) -> str:
+    """``"2 runs after 1 warm-up"``, with the rounds when there are several."""
+    text = f"{settings.runs} runs after {settings.warmup} warm-up"
+    if settings.rounds > 1:
+        text += f" in each of {settings.rounds} rounds (modes in turn, pooled)"
+    return text
+
+
 def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str:
     """A Markdown table: stages by mode, totals, throughput, memory and the ratios."""
     modes = [r.mode for r in results]
@@ -438,7 +490,7 @@ def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str
     header = "| stage (s, median) | " + " | ".join(modes) + " |"
     lines = [
         f"size {settings.size}, {settings.resolution} px, batch {settings.batch}, "
-        f"{settings.runs} runs after {settings.warmup} warm-up, allocator {settings.allocator}, "
+        f"{_runs_text(settings)}, allocator {settings.allocator}, "
         f"huge pages {'on (not released)' if _workers_use_huge_pages(settings) else 'off'}, "
         f"threads {settings.threads or 'default'}",
         "",

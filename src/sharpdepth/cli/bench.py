@@ -44,6 +44,14 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--runs", type=int, default=3, help="timed calls per mode (median)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls first")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the modes in turn this many times, a fresh worker per mode and round "
+        "(warm-up + runs each), and pool the runs: the machine's speed drifting during a "
+        "long run then affects every mode alike",
+    )
     p.add_argument("--batch", type=int, default=1, help="copies of the photo per call")
     p.add_argument("--threads", type=int, default=None, help="torch threads per worker")
     p.add_argument(
@@ -81,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         allocator=args.allocator,
         seed=args.seed,
+        rounds=args.rounds,
     )
     if args.cache is not None:
         settings.cache = args.cache
