@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sharpdepth.winograd import _subclass, _swap_class
+
 LOGGER = logging.getLogger(__name__)
 
 
@@ -65,11 +67,6 @@ def _in_place_geglu_forward(
     return value.mul_(gate)
 
 
-def _subclass(base: type[nn.Module], name: str, forward: Any, doc: str) -> type[nn.Module]:
-    """``base`` with another ``forward`` (for class swaps that keep parameters and hooks)."""
-    return type(name, (base,), {"forward": forward, "__doc__": doc, "__module__": __name__})
-
-
 @functools.cache
 def _geglu_classes() -> tuple[type[nn.Module], type[nn.Module]]:
     """``diffusers``' ``GEGLU`` and its in-place subclass (diffusers is imported on first
@@ -77,7 +74,7 @@ def _geglu_classes() -> tuple[type[nn.Module], type[nn.Module]]:
     from diffusers.models.activations import GEGLU
 
     doc = "``GEGLU`` computing into its projection's output at inference."
-    return GEGLU, _subclass(GEGLU, "InPlaceGEGLU", _in_place_geglu_forward, doc)
+    return GEGLU, _subclass(GEGLU, "InPlaceGEGLU", _in_place_geglu_forward, doc, __name__)
 
 
 def use_in_place_geglu(net: nn.Module) -> int:
@@ -133,7 +130,7 @@ def _resnet_classes() -> tuple[type[nn.Module], type[nn.Module]]:
 
     doc = "``ResnetBlock2D`` computing its activations and sums in place at inference."
     return ResnetBlock2D, _subclass(
-        ResnetBlock2D, "InPlaceResnetBlock2D", _in_place_resnet_forward, doc
+        ResnetBlock2D, "InPlaceResnetBlock2D", _in_place_resnet_forward, doc, __name__
     )
 
 
@@ -151,6 +148,6 @@ def _swap_all(net: nn.Module, base: type[nn.Module], replacement: type[nn.Module
     """Change every module of exactly class ``base`` to ``replacement``, in place."""
     layers = [m for m in net.modules() if type(m) is base]
     for layer in layers:
-        layer.__class__ = replacement
+        _swap_class(layer, replacement)
     LOGGER.debug("%s for %d layers of %s", replacement.__name__, len(layers), type(net).__name__)
     return len(layers)

@@ -47,7 +47,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharpdepth.winograd import WinogradConv2d, _swap_class, gemm_applies, winograd_applies
+from sharpdepth.winograd import (
+    WinogradConv2d,
+    _subclass,
+    _swap_class,
+    gemm_applies,
+    memory_format_of,
+    winograd_applies,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -102,15 +109,11 @@ def interleave_phases(phases: torch.Tensor, height: int, width: int) -> torch.Te
             f"expected [N, 4K, {height + 1}, {width + 1}] phases, got {list(phases.shape)}"
         )
     k = channels4 // 4
-    channels_last = phases.is_contiguous(memory_format=torch.channels_last) and not (
-        phases.is_contiguous()
-    )
-    layout = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.empty(
         (n, k, 2 * height, 2 * width),
         dtype=phases.dtype,
         device=phases.device,
-        memory_format=layout,
+        memory_format=memory_format_of(phases),
     )
     s_n, s_c, s_h, s_w = phases.stride()
     # [N, K, H, 2 (a), W, 2 (b)]: phase (a, b) starts a * 2K + b * K channels and a rows,
@@ -138,9 +141,7 @@ def upsample_conv3x3(
     Returns:
         ``[N, K, 2 H, 2 W]`` in the memory format of ``x`` (channels-last or contiguous).
     """
-    folded = subpixel_weight(weight)
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        folded = folded.contiguous(memory_format=torch.channels_last)
+    folded = subpixel_weight(weight).contiguous(memory_format=memory_format_of(x))
     phases = F.conv2d(x, folded, subpixel_bias(bias), padding=1)
     return interleave_phases(phases, x.shape[2], x.shape[3])
 
@@ -208,15 +209,8 @@ def _upsample2d_classes() -> tuple[type[nn.Module], type[nn.Module]]:
     on first use, as elsewhere in the package)."""
     from diffusers.models.upsampling import Upsample2D
 
-    fused = type(
-        "SubpixelUpsample2D",
-        (Upsample2D,),
-        {
-            "forward": _fused_upsample2d_forward,
-            "__doc__": "``Upsample2D`` whose convolution does the up-sampling.",
-            "__module__": __name__,
-        },
-    )
+    doc = "``Upsample2D`` whose convolution does the up-sampling."
+    fused = _subclass(Upsample2D, "SubpixelUpsample2D", _fused_upsample2d_forward, doc, __name__)
     return Upsample2D, fused
 
 

@@ -31,6 +31,7 @@ same result up to float rounding; used where :func:`gemm_applies`.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 from torch import nn
@@ -129,11 +130,17 @@ def _output_channels(x: torch.Tensor, weight: torch.Tensor) -> int:
     return int(weight.shape[0])
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` for a channels-last (and not also contiguous) tensor, else
+    ``torch.contiguous_format``."""
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _in_layout_of(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out`` made dense in ``x``'s memory format (channels-last, else contiguous)."""
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return out.contiguous(memory_format=torch.channels_last)
-    return out.contiguous()
+    return out.contiguous(memory_format=memory_format_of(x))
 
 
 def gemm_conv3x3(
@@ -289,6 +296,14 @@ def _swap_class(module: nn.Module, cls: type[nn.Module]) -> None:
     """Change a convolution between ``nn.Conv2d`` and :class:`WinogradConv2d` in place
     (the same object, parameters, buffers and hooks; only the forward differs)."""
     module.__class__ = cls
+
+
+def _subclass(
+    base: type[nn.Module], name: str, forward: Any, doc: str, module: str
+) -> type[nn.Module]:
+    """``base`` with another ``forward``, named ``name`` in ``module``: a class for
+    :func:`_swap_class` (which keeps a module's parameters and hooks)."""
+    return type(name, (base,), {"forward": forward, "__doc__": doc, "__module__": module})
 
 
 def use_winograd(net: nn.Module) -> int:
