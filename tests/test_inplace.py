@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.inplace import use_in_place_geglu, use_in_place_resnets
+from sharpdepth.int8 import Int8Linear, int8_available, quantize_int8
 from sharpdepth.testing import tiny_unet
 
 
@@ -36,6 +38,21 @@ def test_in_place_geglu_gives_the_same_unet_output() -> None:
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)  # GELU's last bit may differ
     assert list(unet.state_dict()) == keys
     assert {type(m).__name__ for m in _geglu_layers(unet)} == {"InPlaceGEGLU"}
+
+
+@pytest.mark.skipif(not int8_available(), reason="needs an x86 CPU with FBGEMM")
+def test_in_place_geglu_splits_int8_projections() -> None:
+    unet = tiny_unet()
+    quantize_int8(unet, min_features=16)
+    projections = [m.proj for m in _geglu_layers(unet)]
+    assert projections and all(isinstance(p, Int8Linear) for p in projections)
+    sample, t, context, labels = _inputs()
+    with torch.inference_mode():
+        ref = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+        use_in_place_geglu(unet)
+        out = unet(sample, t, encoder_hidden_states=context, class_labels=labels).sample
+    assert all(p.groups == 2 for p in projections)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
 
 
 def test_in_place_geglu_keeps_autograd_working() -> None:

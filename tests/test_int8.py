@@ -57,6 +57,30 @@ def test_each_row_is_quantised_on_its_own_scale() -> None:
     assert _relative_l2(out[1:], ref[1:]) < 0.03
 
 
+def test_split_outputs_gives_the_same_results_as_contiguous_groups() -> None:
+    torch.manual_seed(0)
+    layer = nn.Linear(48, 40)
+    q = Int8Linear.from_float(layer)
+    x = torch.randn(2, 7, 48)
+    with torch.no_grad():
+        ref = q(x)
+        assert q.split_outputs(2) is q and q.groups == 2
+        value, gate = q.forward_groups(x)
+        assert torch.equal(q(x), ref)  # the same int8 weights and scales
+        assert value.shape == gate.shape == (2, 7, 20)
+        assert value.is_contiguous() and gate.is_contiguous()
+        assert torch.equal(torch.cat([value, gate], dim=-1), ref)
+        assert torch.equal(q.split_outputs(4)(x), ref)
+        assert torch.equal(q.split_outputs(1)(x), ref)
+    assert "groups" not in repr(q)
+    with pytest.raises(ValueError, match="groups"):
+        q.split_outputs(3)
+    no_bias = Int8Linear.from_float(nn.Linear(48, 40, bias=False))
+    with torch.no_grad():
+        ref = no_bias(x)
+        assert torch.equal(no_bias.split_outputs(2)(x), ref)
+
+
 def test_quantize_int8_replaces_the_wide_linear_layers() -> None:
     torch.manual_seed(0)
     net = nn.Sequential(
@@ -100,6 +124,7 @@ def test_int8_conv_is_close_to_the_float_layer(
     with torch.no_grad():
         ref, out = layer(x), q(x)
         channels_last = q(x.contiguous(memory_format=torch.channels_last))
+        strided = q(x.transpose(2, 3).contiguous().transpose(2, 3))  # dense in no layout
     assert out.shape == ref.shape and out.dtype == torch.float32
     assert not torch.equal(out, ref)
     assert _relative_l2(out, ref) < 0.03
@@ -108,6 +133,7 @@ def test_int8_conv_is_close_to_the_float_layer(
         border[..., 1:-1, 1:-1] = False
         assert _relative_l2(out[border], ref[border]) < 0.03
     torch.testing.assert_close(channels_last, out)
+    torch.testing.assert_close(strided, out)
     with torch.no_grad():  # the input's dtype is kept
         assert q(x.bfloat16()).dtype == torch.bfloat16
 

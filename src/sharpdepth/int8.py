@@ -130,33 +130,97 @@ class Int8Linear(nn.Module):
     the CPU.
 
     Input ``[..., in_features]``, output ``[..., out_features]`` in the input's dtype
-    (computed from float32).
+    (computed from float32). The output features can be packed as several groups
+    (:meth:`split_outputs`), each computed by its own product: :meth:`forward_groups`
+    returns them as separate contiguous tensors (e.g. a GEGLU's value and gate halves).
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None) -> None:
         super().__init__()
         _require_engine()
         self.out_features, self.in_features = (int(s) for s in weight.shape)
-        self.bias: torch.Tensor | None = _float_bias(bias)
-        self._packed = torch.ops.quantized.linear_prepack(quantize_weight(weight), None)
+        self._groups: list[tuple[torch.Tensor, torch.Tensor | None]] = [
+            (torch.ops.quantized.linear_prepack(quantize_weight(weight), None), _float_bias(bias))
+        ]
 
     @classmethod
     def from_float(cls, layer: nn.Linear) -> Int8Linear:
         """Quantise a float ``nn.Linear`` (its weights are copied, not kept)."""
         return cls(layer.weight, layer.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def groups(self) -> int:
+        """How many groups the output features are packed in (1 unless split)."""
+        return len(self._groups)
+
+    def split_outputs(self, groups: int) -> Int8Linear:
+        """Pack the output features as ``groups`` equal consecutive groups, each one
+        product (the same int8 weights and scales: the same results). On a 2-core AVX2
+        CPU the SD-2 UNet's first-level GEGLU projection (6144 x 320 -> 2560) took
+        37.7-40.9 ms as two or four groups against 66-76 ms as one (FBGEMM).
+
+        Returns:
+            ``self``.
+        """
+        if groups < 1 or self.out_features % groups:
+            raise ValueError(f"cannot split {self.out_features} output features in {groups} groups")
+        unpacked = [self._unpacked_weight(packed) for packed, _ in self._groups]
+        weight_codes = torch.cat([codes for codes, _ in unpacked])
+        weight_scales = torch.cat([scales for _, scales in unpacked])
+        biases = [bias for _, bias in self._groups]
+        bias = None if biases[0] is None else torch.cat(biases)  # type: ignore[arg-type]
+        size = self.out_features // groups
+        groups_: list[tuple[torch.Tensor, torch.Tensor | None]] = []
+        for i in range(groups):
+            part = slice(i * size, (i + 1) * size)
+            weight = torch._make_per_channel_quantized_tensor(
+                weight_codes[part].contiguous(),
+                weight_scales[part].contiguous(),
+                torch.zeros(size, dtype=torch.long),
+                0,
+            )
+            packed = torch.ops.quantized.linear_prepack(weight, None)
+            groups_.append((packed, None if bias is None else bias[part].contiguous()))
+        self._groups = groups_
+        return self
+
+    @staticmethod
+    def _unpacked_weight(packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The int8 codes ``[out, in]`` and per-output-channel scales ``[out]`` (float64)
+        of a packed FBGEMM weight."""
+        weight, _ = torch.ops.quantized.linear_unpack(packed)
+        return weight.int_repr(), weight.q_per_channel_scales()
+
+    def forward_groups(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The outputs of each group of output features (see :meth:`split_outputs`).
+
+        Args:
+            x: ``[..., in_features]``.
+
+        Returns:
+            :attr:`groups` contiguous ``[..., out_features / groups]`` tensors in ``x``'s
+            dtype.
+        """
         rows = x.reshape(-1, self.in_features).float()
         # each row on its own scale: normalise to max |x| = 1, rescale the products
         scale = rows.abs().amax(dim=1, keepdim=True).clamp_min(1e-30)
-        out = torch.ops.quantized.linear_dynamic(rows / scale, self._packed, True)
-        out.mul_(scale)
-        if self.bias is not None:
-            out.add_(self.bias)
-        return out.view(*x.shape[:-1], self.out_features).to(x.dtype)
+        normalised = rows / scale
+        outputs = []
+        for packed, bias in self._groups:
+            out = torch.ops.quantized.linear_dynamic(normalised, packed, True)
+            out.mul_(scale)
+            if bias is not None:
+                out.add_(bias)
+            outputs.append(out.view(*x.shape[:-1], out.shape[-1]).to(x.dtype))
+        return tuple(outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = self.forward_groups(x)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, int8"
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
+        return f"in_features={self.in_features}, out_features={self.out_features}{groups}, int8"
 
 
 class Int8Conv2d(nn.Module):
@@ -211,7 +275,7 @@ class Int8Conv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         xf = x.float()
-        low, high = (float(v) for v in xf.aminmax())
+        low, high = (float(v) for v in _dense_view(xf).aminmax())
         low, high = min(low, 0.0), max(high, 0.0)
         scale = max(high - low, 1e-30) / _INPUT_CODES
         zero_point = min(_INPUT_CODES, max(0, round(-low / scale)))
@@ -277,6 +341,18 @@ class Int8UpsampleConv2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, upsample=2x, int8"
+
+
+def _dense_view(x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a 1-D view of its elements in memory order when it is dense in the
+    contiguous or the channels-last layout (else ``x``): whole-tensor reductions of a
+    channels-last tensor are much slower in its 4-D shape (``aminmax`` of a
+    ``[1, 64, 256, 384]`` float32 tensor: 22 ms against 0.45 ms, 2-core AVX2 CPU)."""
+    if x.is_contiguous():
+        return x.view(-1)
+    if x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return x.permute(0, 2, 3, 1).reshape(-1)  # a view: NHWC is its memory order
+    return x
 
 
 def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
