@@ -213,3 +213,32 @@ def test_int8_is_off_with_native_reduced_precision_and_in_released_mode(
     assert not has_int8_layers(_pipe(tiny_checkpoints["sharpdepth"], mode="fast").sharpener.unet)
     with pytest.raises(ValueError, match="int8"):
         _pipe(tiny_checkpoints["released"], mode="released", int8=True)
+
+
+@needs_int8_conv
+def test_int8_converts_a_tiny_autoencoders_inner_convolutions(
+    tiny_checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sharpdepth.diffusion import DiffusionDepthModel
+    from sharpdepth.testing import taesd_like
+
+    monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 8)  # taesd_like's width
+    root = tiny_checkpoints["sharpdepth"]
+    reference = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
+    model = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
+    model.prepare_inference(torch.float32, int8=True)
+    vae = model.vae
+    assert has_int8_layers(vae)
+    # the first and last convolutions (3 or 4 channels) stay float
+    floats = [m for m in vae.modules() if isinstance(m, nn.Conv2d)]
+    assert floats and all(min(m.in_channels, m.out_channels) < 8 for m in floats)
+    x = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.inference_mode():
+        z, z_ref = model.encode(x), reference.encode(x)
+        depth, depth_ref = model.decode_depth(z_ref), reference.decode_depth(z_ref)
+    assert not torch.equal(z, z_ref)  # int8 did run
+    assert _relative_l2(z, z_ref) < 0.05
+    assert _relative_l2(depth, depth_ref) < 0.05
+    monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 16)  # wider than its layers
+    narrow = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
+    assert not has_int8_layers(narrow.prepare_inference(torch.float32, int8=True).vae)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 import torch
 from safetensors.torch import load_file, save_file
 
+from sharpdepth import int8 as int8_layers
 from sharpdepth import method
 from sharpdepth.attention import use_pooled_attention
 from sharpdepth.errors import CheckpointError
@@ -454,9 +455,10 @@ class DiffusionDepthModel(torch.nn.Module):
                 sub-pixel form (:mod:`sharpdepth.upsampling`): the same result up to float
                 rounding. ``False`` restores the direct convolution and plain
                 up-sampling (except in int8 layers).
-            int8: replace the UNet's wide linear layers and convolutions by int8 ones
-                with dynamically quantised inputs (:func:`~sharpdepth.int8.quantize_int8`;
-                x86 CPUs): faster, not the exact result, and cannot be undone or saved.
+            int8: replace the UNet's wide linear layers and convolutions, and a tiny
+                autoencoder's convolutions, by int8 ones with dynamically quantised
+                inputs (:func:`~sharpdepth.int8.quantize_int8`; x86 CPUs): faster, not
+                the exact result, and cannot be undone or saved.
             attention_pool: ``k > 1``: the UNet's first-level self-attention takes its keys
                 and values from the tokens pooled ``k x k``
                 (:func:`~sharpdepth.attention.use_pooled_attention`; not the exact
@@ -477,6 +479,8 @@ class DiffusionDepthModel(torch.nn.Module):
                 use_plain_upsampling(net)
         if int8:  # first: the float weights of the replaced layers are then not narrowed
             quantize_int8(self.unet)
+            if is_tiny_vae(self.vae):
+                quantize_int8(self.vae, min_channels=int8_layers.MIN_TINY_AUTOENCODER_CHANNELS)
         if channels_last:  # first: the narrow weight store keeps the layout it is given
             self.vae.to(memory_format=torch.channels_last)
         if compute_dtype is not None and storage_dtype not in (None, compute_dtype):

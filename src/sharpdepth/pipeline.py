@@ -237,8 +237,9 @@ class SharpDepthPipeline:
                 :mod:`sharpdepth.winograd`) and the up-sampling stages in sub-pixel form
                 (:mod:`sharpdepth.upsampling`); the same result to float rounding.
                 Default: on the CPU, except in released mode.
-            int8: int8 linear layers and convolutions in the UNet (see
-                :mod:`sharpdepth.int8`; x86 CPUs only; not the exact result). Default: in
+            int8: int8 linear layers and convolutions in the UNet, and int8
+                convolutions in a tiny autoencoder (see :mod:`sharpdepth.int8`; x86 CPUs
+                only; not the exact result). Default: in
                 the fast modes with ``dtype="auto"`` on a CPU that computes them in float32
                 (no native bfloat16), where they are the fastest arithmetic available.
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
