@@ -608,6 +608,8 @@ def test_prepared_tiny_vae_overwrites_its_activations_with_the_same_result(
         model.prepare_inference(in_place=True)
         relus = [m for m in model.vae.modules() if isinstance(m, torch.nn.ReLU)]
         assert relus and all(relu.inplace for relu in relus)
+        blocks = {type(m).__name__ for m in model.vae.modules() if "TinyBlock" in type(m).__name__}
+        assert blocks == {"InPlaceAutoencoderTinyBlock"}
         torch.testing.assert_close(model.encode(x), z, rtol=0, atol=0)
         torch.testing.assert_close(model.decode_depth(z), depth, rtol=0, atol=0)
 

@@ -33,7 +33,12 @@ from sharpdepth import int8 as int8_layers
 from sharpdepth import method
 from sharpdepth.attention import use_pooled_attention
 from sharpdepth.errors import CheckpointError
-from sharpdepth.inplace import use_in_place_geglu, use_in_place_relu, use_in_place_resnets
+from sharpdepth.inplace import (
+    use_in_place_geglu,
+    use_in_place_relu,
+    use_in_place_resnets,
+    use_in_place_tiny_blocks,
+)
 from sharpdepth.int8 import has_int8_layers, quantize_int8
 from sharpdepth.io import atomic_write_folder
 from sharpdepth.method import depth_task_label
@@ -495,6 +500,7 @@ class DiffusionDepthModel(torch.nn.Module):
         if in_place:
             if is_tiny_vae(self.vae):
                 use_in_place_relu(self.vae)
+                use_in_place_tiny_blocks(self.vae)
             use_in_place_geglu(self.unet)
             for net in (self.unet, self.vae):
                 use_in_place_resnets(net)

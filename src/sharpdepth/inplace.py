@@ -1,7 +1,8 @@
 """Activations that overwrite buffers nothing else reads, for inference: the same values
 without allocating (and, for large activations, faulting in) a new buffer per step.
 
-* :func:`use_in_place_relu`: a TAESD-style ``AutoencoderTiny``'s ReLUs.
+* :func:`use_in_place_relu`: a TAESD-style ``AutoencoderTiny``'s ReLUs;
+  :func:`use_in_place_tiny_blocks`: its residual sums.
 * :func:`use_in_place_geglu`: the UNet's GEGLU feed-forward activations (``a * gelu(g)``
   of the two halves of one projection): the GELU and the product are written into the
   projection's output (an int8 projection computes the two halves separately). The
@@ -51,6 +52,44 @@ def use_in_place_relu(vae: nn.Module) -> int:
     for relu in relus:
         relu.inplace = True
     return len(relus)
+
+
+def _in_place_tiny_block_forward(module: Any, x: torch.Tensor) -> torch.Tensor:
+    """``diffusers`` ``AutoencoderTinyBlock.forward`` adding the skip path into the
+    convolutions' output instead of into a new tensor (the same sum); with autograd, the
+    original."""
+    if torch.is_grad_enabled():
+        return _tiny_block_classes()[0].forward(module, x)
+    out = module.conv(x)
+    out.add_(module.skip(x))
+    return module.fuse(out)
+
+
+@functools.cache
+def _tiny_block_classes() -> tuple[type[nn.Module], type[nn.Module]]:
+    """``diffusers``' ``AutoencoderTinyBlock`` and its in-place subclass."""
+    from diffusers.models.unets.unet_2d_blocks import AutoencoderTinyBlock
+
+    doc = "``AutoencoderTinyBlock`` summing into its convolutions' output at inference."
+    return AutoencoderTinyBlock, _subclass(
+        AutoencoderTinyBlock,
+        "InPlaceAutoencoderTinyBlock",
+        _in_place_tiny_block_forward,
+        doc,
+        __name__,
+    )
+
+
+def use_in_place_tiny_blocks(vae: nn.Module) -> int:
+    """Let a TAESD-style autoencoder's residual blocks add their skip path into their
+    convolutions' output (the same values; only the blocks' class changes). At 768 x 512
+    px the full-resolution sum into a new tensor took 36 ms (SD-2 TAESD shapes, 2-core
+    AVX2 CPU, ``torch.profiler``), most of it faulting in the new buffer.
+
+    Returns:
+        The number of converted blocks.
+    """
+    return _swap_all(vae, *_tiny_block_classes())
 
 
 def _in_place_geglu_forward(
