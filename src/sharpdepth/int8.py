@@ -176,8 +176,8 @@ class Int8Linear(nn.Module):
         unpacked = [self._unpacked_weight(packed) for packed, _ in self._groups]
         weight_codes = torch.cat([codes for codes, _ in unpacked])
         weight_scales = torch.cat([scales for _, scales in unpacked])
-        biases = [bias for _, bias in self._groups]
-        bias = None if biases[0] is None else torch.cat(biases)  # type: ignore[arg-type]
+        biases = [bias for _, bias in self._groups if bias is not None]
+        bias = torch.cat(biases) if biases else None
         size = self.out_features // groups
         groups_: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         for i in range(groups):
