@@ -242,3 +242,26 @@ def test_int8_converts_a_tiny_autoencoders_inner_convolutions(
     monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 16)  # wider than its layers
     narrow = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
     assert not has_int8_layers(narrow.prepare_inference(torch.float32, int8=True).vae)
+
+
+@needs_int8_conv
+def test_fast_mode_runs_a_tiny_autoencoder_in_int8(
+    tiny_checkpoints: dict[str, Path],
+    photo: np.ndarray,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from sharpdepth.testing import taesd_like
+
+    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
+    monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 8)  # taesd_like's width
+    taesd_like(seed=5).save_pretrained(tmp_path / "taesd")
+    root, tiny = tiny_checkpoints["sharpdepth"], tmp_path / "taesd"
+    fast = _pipe(root, mode="fast", tiny_vae=tiny)
+    fast_float = _pipe(root, mode="fast", tiny_vae=tiny, int8=False)
+    assert has_int8_layers(fast.sharpener.vae)
+    assert not has_int8_layers(fast_float.sharpener.vae)
+    assert not has_int8_layers(_pipe(root, tiny_vae=tiny).sharpener.vae)  # exact mode
+    a, b = fast(photo, seed=0), fast_float(photo, seed=0)
+    assert not np.array_equal(a.depth, b.depth)
+    assert np.abs(a.depth - b.depth).mean() < 0.02 * np.abs(b.depth).mean()
