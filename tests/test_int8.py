@@ -179,13 +179,20 @@ def _pipe(root: Path, **kwargs: object) -> SharpDepthPipeline:
     )
 
 
+@pytest.fixture
+def float32_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fast modes pick float32 arithmetic with bfloat16 storage, as on a CPU without
+    native bfloat16 (where they use int8 layers)."""
+    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
+
+
 def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
     tiny_checkpoints: dict[str, Path],
     photo: np.ndarray,
+    float32_cpu: None,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
     monkeypatch.setattr(int8, "MIN_FEATURES", 16)  # the tiny models' widths
     monkeypatch.setattr(int8, "MIN_CONV_CHANNELS", 16)
     root = tiny_checkpoints["sharpdepth"]
@@ -248,12 +255,12 @@ def test_int8_converts_a_tiny_autoencoders_inner_convolutions(
 def test_fast_mode_runs_a_tiny_autoencoder_in_int8(
     tiny_checkpoints: dict[str, Path],
     photo: np.ndarray,
+    float32_cpu: None,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     from sharpdepth.testing import taesd_like
 
-    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
     monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 8)  # taesd_like's width
     taesd_like(seed=5).save_pretrained(tmp_path / "taesd")
     root, tiny = tiny_checkpoints["sharpdepth"], tmp_path / "taesd"
