@@ -97,8 +97,9 @@ def _in_place_geglu_forward(
 ) -> torch.Tensor:
     """``diffusers`` ``GEGLU.forward`` writing into its projection's output when no
     gradient is recorded (the output is then a view of the projection's first half,
-    rows ``2 * dim_out`` apart); with autograd, or on devices other than CPU and CUDA,
-    the original."""
+    rows ``2 * dim_out`` apart, or, for an int8 projection split in two groups, the
+    contiguous value half); with autograd, or on devices other than CPU and CUDA, the
+    original."""
     if torch.is_grad_enabled() or hidden_states.device.type not in ("cpu", "cuda"):
         original = _geglu_classes()[0].forward
         return original(module, hidden_states, *args, **kwargs)
