@@ -286,7 +286,9 @@ def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Pa
     final = train_prior(opts)
     assert json.loads((final / "training.json").read_text())["edge_weight"] == 1.0
     logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert "decoded" in logs[-1] and logs[-1]["decoded"] > 0
+    train_logs = [r for r in logs if "loss" in r]
+    assert "decoded" in train_logs[-1] and train_logs[-1]["decoded"] > 0
+    assert logs[-1]["step"] == 2 and logs[-1]["val_latent_mse"] > 0  # held-out loss at the end
     cache = out / "latents.pt"
     assert cache.is_file()
     stamp = cache.stat().st_mtime_ns

@@ -4,9 +4,12 @@ model, on which device, in which precision and inference mode."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 from typing import Any
+
+LOGGER = logging.getLogger(__name__)
 
 #: Where the authors' README puts their released checkpoint (no Hub id published yet).
 PUBLISHED_FOLDER = "checkpoints/sharpdepth"
@@ -93,6 +96,14 @@ def choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
     return str(folder), args.metric_model or PUBLISHED_METRIC_MODEL
 
 
+#: Printed once per run when the bundled nano family is used.
+NANO_NOTICE = (
+    "using the bundled nano models: they were trained only on this package's synthetic "
+    "scenes, so their depth on real photos is a demonstration, not a measurement. For real "
+    "photos use the paper's models (--published) or any other (--checkpoint, --metric-model)"
+)
+
+
 def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) -> tuple[Any, str]:
     """The :class:`~sharpdepth.pipeline.SharpDepthPipeline` the model options ask for, and
     the checkpoint it was loaded from.
@@ -105,9 +116,12 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
     Raises:
         SharpDepthError, ValueError, OSError, ImportError: the models cannot be loaded.
     """
+    from sharpdepth.nano import NANO_CHECKPOINT
     from sharpdepth.pipeline import SharpDepthPipeline
 
     checkpoint, metric_model = choose_models(args)
+    if checkpoint == NANO_CHECKPOINT:
+        LOGGER.warning("%s", NANO_NOTICE)
     pipe = SharpDepthPipeline.from_pretrained(
         checkpoint,
         metric_model=metric_model,

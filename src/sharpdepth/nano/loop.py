@@ -46,6 +46,8 @@ class LoopConfig:
         checkpoint_every: steps between checkpoints.
         log_every: steps between log lines.
         seed: seed of the run's generator (noise draws).
+        validate_every: steps between calls of the run's validation (0 = never; it
+            also runs at the last step).
     """
 
     steps: int = 1000
@@ -57,6 +59,7 @@ class LoopConfig:
     checkpoint_every: int = 200
     log_every: int = 25
     seed: int = 0
+    validate_every: int = 500
 
 
 def lr_factor(step: int, config: LoopConfig) -> float:
@@ -90,6 +93,7 @@ def train_loop(
     output_dir: str | Path,
     progress: bool = True,
     name: str = "train",
+    validate: Callable[[], dict[str, float]] | None = None,
 ) -> LoopResult:
     """Optimise ``model`` with AdamW for ``config.steps`` steps, resuming if possible.
 
@@ -102,6 +106,8 @@ def train_loop(
             checkpoint there is resumed from.
         progress: show a progress bar.
         name: label of the progress bar and log lines.
+        validate: optional ``() -> {name: value}`` (held-out losses), run in eval mode
+            every ``config.validate_every`` steps and at the end, written to the log.
 
     Returns:
         :class:`LoopResult` (total steps, cumulative seconds, the last logged values).
@@ -165,6 +171,14 @@ def train_loop(
                 running = {}
                 bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
                 record = {"step": step, "seconds": round(seconds, 1), **logs}
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                LOGGER.info("%s step %d: %s", name, step, record)
+            every = config.validate_every
+            if validate is not None and ((every and step % every == 0) or step == config.steps):
+                model.eval()
+                record = {"step": step, **validate()}
+                model.train()
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
                 LOGGER.info("%s step %d: %s", name, step, record)

@@ -55,6 +55,10 @@ class NanoMetricConfig:
         canonical_focal: focal length of the canonical camera, in image widths.
         resolution: longer image side the network runs at (a multiple of 32).
         max_depth: upper clamp of predicted depth, metres.
+        output_stride: resolution of the depth head relative to the network's input
+            (2, 4, 8 ...: the decoder stops at that level and the head's output is
+            up-sampled bilinearly). A coarse head makes the model accurate but soft,
+            like the patch-token heads of real metric models.
     """
 
     channels: tuple[int, ...] = (24, 32, 48, 96, 128)
@@ -62,12 +66,23 @@ class NanoMetricConfig:
     canonical_focal: float = 1.0
     resolution: int = 256
     max_depth: float = 200.0
+    output_stride: int = 2
     model_type: str = field(default=MODEL_TYPE)
 
     @property
     def stride(self) -> int:
         """Total down-sampling of the encoder (input sides must be multiples of it)."""
         return int(2 ** len(self.channels))
+
+    @property
+    def head_level(self) -> int:
+        """Index into :attr:`channels` of the level the depth head reads (0 = 1/2)."""
+        level = int(self.output_stride).bit_length() - 2
+        if self.output_stride < 2 or 2 ** (level + 1) != self.output_stride:
+            raise ValueError(f"output_stride must be a power of two >= 2, got {self.output_stride}")
+        if level >= len(self.channels) - 1:
+            raise ValueError(f"output_stride {self.output_stride} leaves no decoder level")
+        return level
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -143,11 +158,16 @@ class NanoMetricNet(nn.Module):
             layers += [_ResBlock(c_out) for _ in range(self.config.blocks)]
             self.down.append(nn.Sequential(*layers))
         self.context = nn.Linear(ch[-1], ch[-1])
+        level = self.config.head_level
         self.up = nn.ModuleList(
             _Up(c_deep, c_skip, c_skip)
-            for c_deep, c_skip in zip(ch[:0:-1], ch[-2::-1], strict=True)
+            for c_deep, c_skip in zip(
+                ch[:level:-1], ch[-2 : level - 1 if level else None : -1], strict=True
+            )
         )
-        self.head = nn.Sequential(_norm(ch[0]), nn.SiLU(), nn.Conv2d(ch[0], 1, 3, padding=1))
+        self.head = nn.Sequential(
+            _norm(ch[level]), nn.SiLU(), nn.Conv2d(ch[level], 1, 3, padding=1)
+        )
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1), persistent=False)
 
@@ -217,6 +237,7 @@ class NanoMetricNet(nn.Module):
         """
 
         def write(tmp: Path) -> None:
+            self.write_config(tmp)
             state = {
                 k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v)
                 .detach()
@@ -225,11 +246,14 @@ class NanoMetricNet(nn.Module):
                 for k, v in self.state_dict().items()
             }
             save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-            config = asdict(self.config)
-            config["channels"] = list(self.config.channels)
-            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
         atomic_write_folder(path, write)
+
+    def write_config(self, folder: str | os.PathLike[str]) -> None:
+        """Write the architecture as ``config.json`` into ``folder``."""
+        config = asdict(self.config)
+        config["channels"] = list(self.config.channels)
+        (Path(folder) / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike[str]) -> NanoMetricNet:
@@ -242,22 +266,31 @@ class NanoMetricNet(nn.Module):
         config_path, weights_path = root / CONFIG_FILE, root / WEIGHTS_FILE
         if not config_path.is_file() or not weights_path.is_file():
             raise CheckpointError(f"{root}: expected {CONFIG_FILE} and {WEIGHTS_FILE}")
-        raw: dict[str, Any] = json.loads(config_path.read_text())
-        if raw.get("model_type") != MODEL_TYPE:
-            raise CheckpointError(
-                f"{config_path}: model_type {raw.get('model_type')!r} is not {MODEL_TYPE!r}"
-            )
-        known = set(NanoMetricConfig.__dataclass_fields__)
-        values = {k: v for k, v in raw.items() if k in known}
-        if "channels" in values:
-            values["channels"] = tuple(int(c) for c in values["channels"])
-        model = cls(NanoMetricConfig(**values))
+        model = cls(read_config(config_path))
         state = {k: v.float() for k, v in load_file(str(weights_path)).items()}
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise CheckpointError(f"{weights_path}: {exc}") from exc
         return model.eval()
+
+
+def read_config(config_path: Path) -> NanoMetricConfig:
+    """The :class:`NanoMetricConfig` stored in a ``config.json`` (unknown keys ignored).
+
+    Raises:
+        CheckpointError: the file is not a nano metric model's configuration.
+    """
+    raw: dict[str, Any] = json.loads(config_path.read_text())
+    if raw.get("model_type") != MODEL_TYPE:
+        raise CheckpointError(
+            f"{config_path}: model_type {raw.get('model_type')!r} is not {MODEL_TYPE!r}"
+        )
+    known = set(NanoMetricConfig.__dataclass_fields__)
+    values = {k: v for k, v in raw.items() if k in known}
+    if "channels" in values:
+        values["channels"] = tuple(int(c) for c in values["channels"])
+    return NanoMetricConfig(**values)
 
 
 def is_nano_metric_folder(path: str | os.PathLike[str]) -> bool:

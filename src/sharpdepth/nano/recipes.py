@@ -50,9 +50,9 @@ RECIPES = ("metric", "vae", "prior", "sharpdepth", "tiny-vae")
 class NanoData:
     """The synthetic dataset every nano recipe trains on (rendered if missing)."""
 
-    n: int = 2400
-    height: int = 256
-    width: int = 256
+    n: int = 10000
+    height: int = 384
+    width: int = 384
     seed: int = 0
 
 
@@ -79,6 +79,13 @@ class RecipeOptions:
         data_settings: what to render when ``data`` is missing (tests use tiny ones).
         edge_weight: prior recipe: weight of the decoded-depth loss
             (:func:`decoded_depth_loss`); 0 trains on latent MSE alone.
+        metric_config: metric recipe: the network (default :data:`METRIC_CONFIG`).
+        metric_dense: metric recipe: supervise with dense depth instead of the
+            simulated sensors (an oracle for ablations, not the shipped model).
+        prior_channels, prior_layers: prior recipe: the UNet (default
+            :data:`PRIOR_CHANNELS`, :data:`PRIOR_LAYERS`).
+        prior_crop: prior recipe: training window side in latent pixels (default
+            :data:`PRIOR_CROP`).
     """
 
     data: Path
@@ -92,6 +99,17 @@ class RecipeOptions:
     data_limit: int | None = None
     data_settings: NanoData = NANO_DATA
     edge_weight: float = 0.0
+    metric_config: NanoMetricConfig | None = None
+    metric_dense: bool = False
+    prior_channels: tuple[int, ...] | None = None
+    prior_layers: int | None = None
+    prior_crop: int | None = None
+
+
+def split_size(data: Path, split: str) -> int:
+    """Number of samples of ``split`` in the engine dataset at ``data`` (by its index)."""
+    index = json.loads((data / "index.json").read_text())
+    return sum(1 for sample in index.get("samples", []) if sample.get("split") == split)
 
 
 def ensure_dataset(options: RecipeOptions) -> Path:
@@ -202,12 +220,19 @@ def normalize_dense_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 # 1. metric
 # --------------------------------------------------------------------------------------
 
-METRIC_LOOP = LoopConfig(steps=2500, lr=1e-3, warmup=100, checkpoint_every=250)
-METRIC_BATCH = 8
+METRIC_LOOP = LoopConfig(
+    steps=12000, lr=1e-3, warmup=200, checkpoint_every=500, validate_every=1000
+)
+METRIC_BATCH = 16
+#: The nano metric network: runs at 128 px (longer side) with a depth head at 1/4 of
+#: that, so its depth is accurate but soft, like a ViT's patch-token head.
+METRIC_CONFIG = NanoMetricConfig(resolution=128, output_stride=4)
 #: Simulated sensors; each training image gets one of them at random.
 METRIC_SENSORS = ("lidar64", "structured_light", "random")
 #: SILog variance weight; 0.5 (instead of the usual 0.85) weighs absolute scale more.
 METRIC_SILOG_LAMBDA = 0.5
+#: Validation images whose AbsRel is logged.
+METRIC_VAL_SAMPLES = 64
 
 
 def silog_loss(
@@ -227,19 +252,102 @@ def silog_loss(
     return torch.sqrt((mean_g2 - lam * mean_g * mean_g).clamp_min(1e-8)).mean()
 
 
-def train_metric(options: RecipeOptions) -> Path:
-    """Recipe 1: the nano metric model from sparse sensor-like supervision only."""
+def dense_abs_rel(pred: torch.Tensor, depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over images of the AbsRel on valid pixels (monitoring; ``[B, 1, H, W]`` metres)."""
+    m = mask.float()
+    err = (pred - depth).abs() / depth.clamp_min(1e-3) * m
+    return (err.flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1.0)).mean()
+
+
+def resize_item(item: dict[str, Any], side: int) -> dict[str, Any]:
+    """An item resized so its longer side is ``side`` px; a new dict.
+
+    The image is resized with anti-aliasing; depth, mask (and any per-pixel map) take
+    the nearest source pixel, so every depth value is a rendered one; ``K`` follows.
+    """
+    from sharpdepth.geometry import scale_intrinsics
+    from sharpdepth.image_ops import resize
+
+    h, w = item["image"].shape[-2:]
+    scale = side / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    out = dict(item)
+    out["image"] = resize(item["image"][None], (nh, nw), antialias=True)[0].clamp(0, 1)
+    rows = ((torch.arange(nh) + 0.5) * h / nh).long().clamp_max(h - 1)
+    cols = ((torch.arange(nw) + 0.5) * w / nw).long().clamp_max(w - 1)
+    for key in ("depth", "mask", "instances"):
+        if key in item:
+            out[key] = item[key][..., rows[:, None], cols[None, :]].contiguous()
+    out["K"] = scale_intrinsics(item["K"], nw / w, nh / h)
+    return out
+
+
+def preload_split(
+    data: Path, split: str, side: int, limit: int | None = None, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Every item of a split resized to ``side`` px (:func:`resize_item`), in memory."""
+    from tqdm.auto import tqdm
+
     from sharpdepth.synth.dataset import SynthFolderDataset
 
+    dataset = SynthFolderDataset(data, split)
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    keys = ("image", "depth", "mask", "K")
+    return [
+        {k: v for k, v in resize_item(dataset[i], side).items() if k in keys}
+        for i in tqdm(range(n), desc=f"load {split}", disable=not progress)
+    ]
+
+
+def sensor_batches(
+    items: Sequence[dict[str, Any]],
+    batch_size: int,
+    seed: int,
+    sensors: Sequence[str] | None,
+) -> Callable[[int], dict[str, Any]]:
+    """``make_batch(step)`` over preloaded items, augmented, each seen by one sensor.
+
+    Every item is flipped, zoom-cropped and colour-jittered
+    (:func:`~sharpdepth.synth.dataset.augment_item`), then gets ``sparse_depth`` /
+    ``sparse_mask`` from one of ``sensors`` drawn at random (``None``: the dense depth
+    itself, an oracle for ablations). All draws come from generators seeded by
+    ``(seed, step)``.
+    """
+    from sharpdepth.synth.dataset import AugmentConfig, add_sparse, augment_item
+
+    config = AugmentConfig()
+
+    def make(step: int) -> dict[str, Any]:
+        rng = np.random.default_rng([seed, step])
+        gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
+        picks = rng.choice(len(items), size=min(batch_size, len(items)), replace=False)
+        batch = []
+        for i in picks:
+            item = augment_item(items[int(i)], gen, config)
+            if sensors:
+                add_sparse(item, sensors[int(rng.integers(0, len(sensors)))], rng)
+            else:
+                item["sparse_depth"], item["sparse_mask"] = item["depth"], item["mask"]
+            batch.append(item)
+        return _stack(batch)
+
+    return make
+
+
+def train_metric(options: RecipeOptions) -> Path:
+    """Recipe 1: the nano metric model from sparse sensor-like supervision only."""
     ensure_dataset(options)
     torch.manual_seed(options.seed)
-    model = NanoMetricNet(NanoMetricConfig())
-    views = [
-        SynthFolderDataset(options.data, "train", sparse=sensor, augment=True, seed=options.seed)
-        for sensor in METRIC_SENSORS
-    ]
+    config = options.metric_config or METRIC_CONFIG
+    model = NanoMetricNet(config)
+    options.output.mkdir(parents=True, exist_ok=True)
+    model.write_config(options.output)
+    items = preload_split(
+        options.data, "train", config.resolution, options.data_limit, options.progress
+    )
     batch_size = options.batch_size or METRIC_BATCH
-    make = step_batches(views, batch_size, options.seed, limit=options.data_limit)
+    sensors = None if options.metric_dense else METRIC_SENSORS
+    make = sensor_batches(items, batch_size, options.seed, sensors)
 
     def loss_fn(
         batch: dict[str, Any], _gen: torch.Generator
@@ -247,15 +355,30 @@ def train_metric(options: RecipeOptions) -> Path:
         pred = model(batch["image"], batch["K"])
         loss = silog_loss(pred, batch["sparse_depth"], batch["sparse_mask"], METRIC_SILOG_LAMBDA)
         with torch.no_grad():  # monitoring only: dense depth never reaches the loss
-            m = batch["mask"]
-            absrel = ((pred - batch["depth"]).abs() / batch["depth"].clamp_min(1e-3))[m].mean()
+            absrel = dense_abs_rel(pred, batch["depth"], batch["mask"])
         return loss, {"dense_absrel": float(absrel)}
 
+    val = _stack(preload_split(options.data, "val", config.resolution, METRIC_VAL_SAMPLES))
+
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        pred = torch.cat(
+            [
+                model(val["image"][i : i + 16], val["K"][i : i + 16])
+                for i in range(0, val["image"].shape[0], 16)
+            ]
+        )
+        return {"val_absrel": float(dense_abs_rel(pred, val["depth"], val["mask"]))}
+
     loop = _loop(METRIC_LOOP, options)
-    result = train_loop(model, loss_fn, make, loop, options.output, options.progress, "metric")
+    result = train_loop(
+        model, loss_fn, make, loop, options.output, options.progress, "metric", validate
+    )
     final = options.output / "final"
     model.save_pretrained(final, dtype=torch.float16)
-    _write_training_info(final, "metric", options, loop, result, batch_size)
+    _write_training_info(
+        final, "metric", options, loop, result, batch_size, {"sensors": list(sensors or ["dense"])}
+    )
     return final
 
 
@@ -471,24 +594,40 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
 
 PRIOR_LOOP = LoopConfig(steps=8000, lr=5e-4, warmup=200, checkpoint_every=250, weight_decay=1e-2)
 PRIOR_BATCH = 8
+#: Side (latent pixels) of the random window each training sample is cut to (32 = 256 px).
+PRIOR_CROP: int | None = 32
+#: Validation samples whose latent MSE is logged.
+PRIOR_VAL_SAMPLES = 64
 #: Side (latent pixels) of the random crop decoded for the prior's decoded-depth loss.
 PRIOR_EDGE_CROP = 12
 PROMPT_TOKENS = 8
 CROSS_ATTENTION_DIM = 64
 
 
-def nano_unet() -> Any:
-    """The nano ``UNet2DConditionModel`` in the Lotus-G shape (8 in, 4 out, class label)."""
+#: Feature widths of the nano prior UNet's levels (the last two with cross-attention).
+PRIOR_CHANNELS = (32, 64, 128)
+#: Residual blocks per UNet level.
+PRIOR_LAYERS = 1
+
+
+def nano_unet(channels: Sequence[int] = PRIOR_CHANNELS, layers: int = PRIOR_LAYERS) -> Any:
+    """The nano ``UNet2DConditionModel`` in the Lotus-G shape (8 in, 4 out, class label).
+
+    Args:
+        channels: feature width per level; the first level has no attention.
+        layers: residual blocks per level.
+    """
     from diffusers import UNet2DConditionModel
 
+    n = len(channels)
     unet: Any = UNet2DConditionModel(
         sample_size=NANO_DATA.height // 8,
         in_channels=8,
         out_channels=4,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(32, 64, 128),
-        layers_per_block=1,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
+        block_out_channels=tuple(channels),
+        layers_per_block=layers,
         cross_attention_dim=CROSS_ATTENTION_DIM,
         attention_head_dim=16,
         norm_num_groups=16,
@@ -524,50 +663,68 @@ def empty_prompt_embedding(seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def encode_split(
-    model: Any, dataset: Any, limit: int | None, progress: bool
+    model: Any,
+    dataset: Any,
+    limit: int | None,
+    progress: bool,
+    flips: bool = True,
+    dense: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Image and depth latents of every sample of ``dataset`` and of its mirror image.
+    """Image and depth latents of every sample of ``dataset`` (and of its mirror image).
+
+    Args:
+        flips: also encode every sample mirrored left-right.
+        dense: also keep the normalised dense depth maps.
 
     Returns:
-        ``{"image": [2N, C, h, w], "depth": [2N, C, h, w]}`` scaled latents (float32)
-        and ``"dense": [2N, 1, H, W]`` the normalised dense depth maps (float16, in
-        ``[-1, 1]``), mirrored like the latents.
+        ``{"image": [N', C, h, w], "depth": [N', C, h, w]}`` scaled latents (float32),
+        ``N' = 2N`` with ``flips``, and with ``dense`` ``"dense": [N', 1, H, W]`` the
+        normalised dense depth maps (float16, in ``[-1, 1]``), mirrored like the latents.
     """
     from tqdm.auto import tqdm
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
-    images, depths, dense = [], [], []
+    out: dict[str, list[torch.Tensor]] = {"image": [], "depth": [], "dense": []}
     for start in tqdm(range(0, n, 8), desc="encode", disable=not progress):
         items = _stack([dataset[i] for i in range(start, min(n, start + 8))])
         depth = normalize_dense_depth(items["depth"], items["mask"])
-        for flip in (False, True):
+        for flip in (False, True) if flips else (False,):
             img, dep = items["image"], depth
             if flip:
                 img, dep = img.flip(-1), dep.flip(-1)
             z_i, z_d = model.encode_image_and_depth(img, dep)
-            images.append(z_i.float())
-            depths.append(z_d.float())
-            dense.append(dep.half())
-    return {"image": torch.cat(images), "depth": torch.cat(depths), "dense": torch.cat(dense)}
+            out["image"].append(z_i.float())
+            out["depth"].append(z_d.float())
+            if dense:
+                out["dense"].append(dep.half())
+    return {k: torch.cat(v) for k, v in out.items() if v}
 
 
 def cached_latents(
-    model: Any, dataset: Any, limit: int | None, progress: bool, cache: Path
+    model: Any,
+    dataset: Any,
+    limit: int | None,
+    progress: bool,
+    cache: Path,
+    flips: bool = True,
+    dense: bool = True,
 ) -> dict[str, torch.Tensor]:
     """:func:`encode_split`, stored in ``cache`` so a resumed run does not encode again.
 
-    The cache is keyed by the number of samples; a cache of another size is re-encoded.
+    The cache is keyed by the number of samples and the options; another one is
+    re-encoded.
     """
     n = len(dataset) if limit is None else min(limit, len(dataset))
+    key = {"samples": n, "with_flips": flips, "with_dense": dense}
     if cache.is_file():
         stored = torch.load(cache, map_location="cpu", weights_only=True)
-        if stored.get("samples") == n:
+        if all(stored.get(k) == v for k, v in key.items()):
             LOGGER.info("prior: latents read from %s", cache)
             return {k: v for k, v in stored.items() if torch.is_tensor(v)}
-    latents = encode_split(model, dataset, limit, progress)
+    latents = encode_split(model, dataset, limit, progress, flips, dense)
     tmp = cache.with_suffix(".tmp")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**latents, "samples": n}, tmp)
+    torch.save({**latents, **key}, tmp)
     tmp.replace(cache)
     return latents
 
@@ -597,6 +754,33 @@ def decoded_depth_loss(
     return (pred - target).abs().mean() + _gradient_l1(pred, target)
 
 
+def crop_latents(
+    latents: dict[str, torch.Tensor],
+    picks: Sequence[int],
+    crop: int | None,
+    rng: np.random.Generator,
+) -> dict[str, torch.Tensor]:
+    """The picked samples, each cut to a random ``crop x crop`` latent window.
+
+    Windows are drawn per sample from ``rng``; ``"dense"`` maps (if present) are cut to
+    the matching pixel window. ``crop=None`` (or a crop at least the latent size) keeps
+    the whole latents.
+    """
+    h, w = latents["image"].shape[-2:]
+    if crop is None or crop >= min(h, w):
+        index = torch.as_tensor(list(picks))
+        return {k: v[index] for k, v in latents.items()}
+    out: dict[str, list[torch.Tensor]] = {k: [] for k in latents}
+    for i in picks:
+        top, left = int(rng.integers(0, h - crop + 1)), int(rng.integers(0, w - crop + 1))
+        for key, value in latents.items():
+            f = value.shape[-1] // w
+            out[key].append(
+                value[int(i), :, top * f : (top + crop) * f, left * f : (left + crop) * f]
+            )
+    return {k: torch.stack(v) for k, v in out.items()}
+
+
 def train_prior(options: RecipeOptions) -> Path:
     """Recipe 3: the nano Lotus-G-style prior on dense normalised depth latents."""
     from sharpdepth.diffusion import DiffusionDepthModel
@@ -608,22 +792,41 @@ def train_prior(options: RecipeOptions) -> Path:
 
     vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float32).eval()
     torch.manual_seed(options.seed)
-    unet = nano_unet()
+    unet = nano_unet(options.prior_channels or PRIOR_CHANNELS, options.prior_layers or PRIOR_LAYERS)
     model = DiffusionDepthModel(
         unet, vae, nano_scheduler(), empty_prompt_embedding(options.seed), prediction_type="sample"
     )
     vae.requires_grad_(False)
-    dataset = SynthFolderDataset(options.data, "train", seed=options.seed)
-    cache = options.output / "latents.pt"
-    latents = cached_latents(model, dataset, options.data_limit, options.progress, cache)
+    options.output.mkdir(parents=True, exist_ok=True)
+    unet.save_config(options.output / "unet")  # what the run's checkpoints hold
+    edge_weight = options.edge_weight
+    latents = cached_latents(
+        model,
+        SynthFolderDataset(options.data, "train", seed=options.seed),
+        options.data_limit,
+        options.progress,
+        options.output / "latents.pt",
+        dense=edge_weight > 0,
+    )
+    val = None
+    if split_size(options.data, "val"):
+        val = cached_latents(
+            model,
+            SynthFolderDataset(options.data, "val", seed=options.seed),
+            PRIOR_VAL_SAMPLES,
+            options.progress,
+            options.output / "val_latents.pt",
+            flips=False,
+            dense=False,
+        )
     total = latents["image"].shape[0]
     batch_size = min(options.batch_size or PRIOR_BATCH, total)
-    edge_weight = options.edge_weight
+    crop = options.prior_crop if options.prior_crop is not None else PRIOR_CROP
 
     def make(step: int) -> dict[str, Any]:
         rng = np.random.default_rng([options.seed, step])
-        picks = torch.from_numpy(rng.choice(total, batch_size, replace=False))
-        batch: dict[str, Any] = {k: latents[k][picks] for k in ("image", "depth", "dense")}
+        picks = rng.choice(total, batch_size, replace=False)
+        batch: dict[str, Any] = crop_latents(latents, picks.tolist(), crop, rng)
         batch["window_seed"] = int(rng.integers(0, 2**31))
         return batch
 
@@ -640,8 +843,28 @@ def train_prior(options: RecipeOptions) -> Path:
         loss = latent_mse + edge_weight * decoded
         return loss, {"latent_mse": float(latent_mse.detach()), "decoded": float(decoded.detach())}
 
+    @torch.no_grad()
+    def validate() -> dict[str, float]:
+        assert val is not None
+        gen = torch.Generator().manual_seed(options.seed)
+        errors = []
+        for start in range(0, val["image"].shape[0], 16):
+            z_i, z_d = val["image"][start : start + 16], val["depth"][start : start + 16]
+            x0 = model.predict_x0(z_i, torch.randn(z_d.shape, generator=gen))
+            errors.append(((x0.float() - z_d) ** 2).flatten(1).mean(1))
+        return {"val_latent_mse": float(torch.cat(errors).mean())}
+
     loop = _loop(PRIOR_LOOP, options)
-    result = train_loop(unet, loss_fn, make, loop, options.output, options.progress, "prior")
+    result = train_loop(
+        unet,
+        loss_fn,
+        make,
+        loop,
+        options.output,
+        options.progress,
+        "prior",
+        validate if val is not None else None,
+    )
     final = options.output / "final"
     model.half()
     model.save_pretrained(
@@ -654,7 +877,18 @@ def train_prior(options: RecipeOptions) -> Path:
         },
     )
     _write_training_info(
-        final, "prior", options, loop, result, batch_size, {"edge_weight": edge_weight}
+        final,
+        "prior",
+        options,
+        loop,
+        result,
+        batch_size,
+        {
+            "edge_weight": edge_weight,
+            "crop": crop,
+            "channels": list(unet.config.block_out_channels),
+            "layers_per_block": unet.config.layers_per_block,
+        },
     )
     return final
 
