@@ -16,9 +16,14 @@ from sharpdepth.metric_models.bundled import NanoMetricDepth
 from sharpdepth.nano.loop import CHECKPOINT_FILE, LoopConfig, lr_factor, train_loop
 from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet, ray_channels
 from sharpdepth.nano.recipes import (
+    NANO_PROCESSING_RESOLUTION,
     NanoData,
     RecipeOptions,
+    crop_latents,
     normalize_dense_depth,
+    preload_split,
+    resize_item,
+    sensor_batches,
     silog_loss,
     step_batches,
     train_metric,
@@ -138,6 +143,54 @@ def test_train_loop_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     assert json.loads(lines[-1])["step"] == 6
 
 
+def test_train_loop_keeps_an_average_that_resumes_and_is_returned(tmp_path: Path) -> None:
+    def run(
+        out: Path, decay: float, stop_at: int | None = None
+    ) -> tuple[torch.nn.Module, list[float]]:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(1, 1, bias=False)
+        seen: list[float] = []
+
+        def make(step: int) -> dict[str, torch.Tensor]:
+            if step == stop_at:
+                raise KeyboardInterrupt  # an interrupted session
+            return {"target": torch.tensor([[float(step)]])}
+
+        def loss_fn(batch, gen):  # type: ignore[no-untyped-def]
+            return (model.weight - batch["target"]).pow(2).sum(), {}
+
+        def validate() -> dict[str, float]:
+            seen.append(model.weight.item())
+            return {"w": model.weight.item()}
+
+        config = LoopConfig(
+            steps=6, lr=0.1, warmup=1, checkpoint_every=2, validate_every=2, ema_decay=decay
+        )
+        train_loop(model, loss_fn, make, config, out, progress=False, validate=validate)
+        return model, seen
+
+    raw, raw_seen = run(tmp_path / "raw", 0.0)
+    averaged, seen = run(tmp_path / "ema", 0.9)
+    # the average lags the raw weights chasing a growing target, and is what validation saw
+    assert averaged.weight.item() < raw.weight.item()
+    assert seen[-1] == pytest.approx(averaged.weight.item()) and raw_seen[-1] == raw.weight.item()
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "resumed", 0.9, stop_at=5)  # after the checkpoint of step 4
+    resumed, _ = run(tmp_path / "resumed", 0.9)
+    assert torch.equal(resumed.weight, averaged.weight)
+
+
+def test_metric_net_head_level_follows_the_output_stride() -> None:
+    image, k = torch.rand(1, 3, 64, 64), _k(64, 64, 50.0)[None]
+    for stride, levels in ((2, 4), (4, 3), (8, 2)):
+        net = NanoMetricNet(NanoMetricConfig(channels=(8, 8, 8, 8, 8), output_stride=stride))
+        assert len(net.up) == levels
+        with torch.no_grad():
+            assert net(image, k).shape == (1, 1, 64, 64)
+    with pytest.raises(ValueError, match="power of two"):
+        NanoMetricNet(NanoMetricConfig(output_stride=3))
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sharpdepth.synth.generate import generate_dataset
@@ -177,6 +230,47 @@ def test_step_batches_are_a_function_of_the_step(tiny_data: Path) -> None:
     assert not torch.equal(a["image"], b["image"])
 
 
+def test_resize_item_keeps_rendered_depth_values_and_moves_the_intrinsics(
+    tiny_data: Path,
+) -> None:
+    from sharpdepth.geometry import scale_intrinsics
+    from sharpdepth.synth.dataset import SynthFolderDataset
+
+    item = SynthFolderDataset(tiny_data, "train")[0]
+    small = resize_item(item, 32)
+    assert small["image"].shape == (3, 32, 32) and small["depth"].shape == (1, 32, 32)
+    assert set(small["depth"].unique().tolist()) <= set(item["depth"].unique().tolist())
+    assert torch.allclose(small["K"], scale_intrinsics(item["K"], 0.5, 0.5))
+
+
+def test_sensor_batches_are_a_function_of_the_step(tiny_data: Path) -> None:
+    items = preload_split(tiny_data, "train", 32)
+    make = sensor_batches(items, 2, seed=0, sensors=("lidar32", "random"))
+    a, b, c = make(5), make(6), make(5)
+    assert a["image"].shape == (2, 3, 32, 32) and a["sparse_depth"].shape == (2, 1, 32, 32)
+    assert torch.equal(a["sparse_depth"], c["sparse_depth"])
+    assert not torch.equal(a["image"], b["image"])
+    dense = sensor_batches(items, 2, seed=0, sensors=None)(5)
+    assert torch.equal(dense["sparse_depth"], dense["depth"])
+
+
+def test_crop_latents_cuts_matching_windows() -> None:
+    latents = {
+        "image": torch.arange(2 * 4 * 6 * 6.0).view(2, 4, 6, 6),
+        "dense": torch.arange(2 * 1 * 48 * 48.0).view(2, 1, 48, 48),
+    }
+    out = crop_latents(latents, [1, 0], 4, np.random.default_rng(0))
+    assert out["image"].shape == (2, 4, 4, 4) and out["dense"].shape == (2, 1, 32, 32)
+    # the dense window starts 8 pixels per latent cell where the latent window starts
+    first = out["image"][0, 0, 0, 0] - latents["image"][1, 0, 0, 0]
+    row, col = divmod(int(first), 6)
+    assert torch.equal(
+        out["dense"][0], latents["dense"][1, :, row * 8 : row * 8 + 32, col * 8 : col * 8 + 32]
+    )
+    whole = crop_latents(latents, [1], None, np.random.default_rng(0))
+    assert torch.equal(whole["image"][0], latents["image"][1])
+
+
 def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
     tiny_data: Path, tmp_path: Path
 ) -> None:
@@ -199,7 +293,8 @@ def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
     )
     config = read_checkpoint_config(sharp)
     assert config["metric_model"] == "nano" and config["family"] == "nano"
-    assert config["processing_resolution"] == 384 and config["trained_steps"] == 2
+    assert config["processing_resolution"] == NANO_PROCESSING_RESOLUTION
+    assert config["trained_steps"] == 2
     from safetensors import safe_open
 
     with safe_open(str(sharp / "unet" / "diffusion_pytorch_model.safetensors"), "pt") as f:

@@ -130,9 +130,13 @@ def test_fast_mode_batch_equals_single_calls(
     pipe = _pipe(tiny_checkpoints["released"], "fast")
     other = photo[::-1].copy()
     batch = pipe([photo, other], seed=5)
+    # On CPUs with native bfloat16 (AVX-512 BF16 / AMX) fast mode computes in bfloat16,
+    # where a batch and a single call round differently (8-bit mantissa); elsewhere it
+    # computes in float32.
+    tol = 1e-4 if pipe.sharpener.dtype == torch.float32 else 2e-2
     for i, img in enumerate((photo, other)):
         single = pipe(img, seed=5)
-        np.testing.assert_allclose(batch.depth[i], single.depth[0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(batch.depth[i], single.depth[0], rtol=tol, atol=tol)
 
 
 def test_unknown_mode_is_a_clear_error(tiny_checkpoints: dict[str, Path]) -> None:

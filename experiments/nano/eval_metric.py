@@ -37,7 +37,7 @@ def load(path: Path) -> NanoMetricNet:
         return NanoMetricNet.from_pretrained(path)
     model = NanoMetricNet(read_config(path / "config.json"))
     state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("ema", state["model"]))  # the average when kept
     return model.eval()
 
 

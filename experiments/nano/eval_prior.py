@@ -37,7 +37,7 @@ def load(path: Path, vae_path: Path | None) -> DiffusionDepthModel:
         raise SystemExit(f"{path}: a run folder needs --vae")
     unet = UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(path / "unet"))
     state = torch.load(path / "checkpoint.pt", map_location="cpu", weights_only=False)
-    unet.load_state_dict(state["model"])
+    unet.load_state_dict(state.get("ema", state["model"]))  # the average when kept
     vae = AutoencoderKL.from_pretrained(vae_path).float()
     model = DiffusionDepthModel(unet, vae, nano_scheduler(), empty_prompt_embedding(0))
     return model.eval()

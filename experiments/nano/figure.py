@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,16 +33,21 @@ def _tile(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array).resize((TILE, TILE), Image.Resampling.BILINEAR)
 
 
-def _row(rgb: np.ndarray, gt: np.ndarray, valid: np.ndarray, out: object) -> list[Image.Image]:
+def _row(
+    rgb: np.ndarray, gt: np.ndarray, valid: np.ndarray, out: Any, with_prior: bool
+) -> list[Image.Image]:
     lo, hi = vis.depth_range(gt, valid)
-    metric, sharp, gate = out.metric_depth[0], out.depth[0], out.gate[0]  # type: ignore[attr-defined]
-    return [
+    tiles = [
         _tile((np.clip(rgb, 0, 1) * 255).astype(np.uint8)),
         _tile(vis.colorize_depth(gt, valid=valid, vmin=lo, vmax=hi)),
-        _tile(vis.colorize_depth(metric, vmin=lo, vmax=hi)),
-        _tile(vis.colorize_depth(sharp, vmin=lo, vmax=hi)),
-        _tile(vis.colorize_scalar(gate, cmap="turbo")),
+        _tile(vis.colorize_depth(out.metric_depth[0], vmin=lo, vmax=hi)),
+        _tile(vis.colorize_depth(out.depth[0], vmin=lo, vmax=hi)),
+        _tile(vis.colorize_scalar(out.gate[0], cmap="turbo")),
     ]
+    if with_prior:  # the prior pass in normalised units, near = warm
+        prior = (1.0 - out.prior_depth[0]) / 2.0
+        tiles.append(_tile(vis.colorize_scalar(np.clip(prior, 0, 1), cmap="turbo")))
+    return tiles
 
 
 def side_view(
@@ -70,6 +76,7 @@ def main() -> None:
     p.add_argument("--cloud-row", type=int, default=0, help="which row's scene to view")
     p.add_argument("--checkpoint", default="nano")
     p.add_argument("--metric-model", default=None)
+    p.add_argument("--with-prior", action="store_true", help="add the prior pass (diagnosis)")
     p.add_argument("-o", "--output", type=Path, default=Path("docs/images/nano_results.png"))
     args = p.parse_args()
     pipe = SharpDepthPipeline.from_pretrained(
@@ -82,7 +89,7 @@ def main() -> None:
         rgb = item["image"].permute(1, 2, 0).numpy()
         gt, valid = item["depth"][0].numpy(), item["mask"][0].numpy()
         out = pipe(rgb, intrinsics=item["K"].numpy(), seed=0)
-        rows.append(_row(rgb, gt, valid, out))
+        rows.append(_row(rgb, gt, valid, out, args.with_prior))
         if i == args.cloud_row:
             k = item["K"]
             cloud = [
@@ -90,9 +97,10 @@ def main() -> None:
                 for d in (gt, out.metric_depth[0], out.depth[0])
             ]
     header = 22
-    sheet = Image.new("RGB", (TILE * len(COLUMNS), header + TILE * len(rows)), "white")
+    columns = (*COLUMNS, "prior pass") if args.with_prior else COLUMNS
+    sheet = Image.new("RGB", (TILE * len(columns), header + TILE * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    for c, name in enumerate(COLUMNS):
+    for c, name in enumerate(columns):
         draw.text((c * TILE + 6, 5), name, fill="black")
     for r, tiles in enumerate(rows):
         for c, tile in enumerate(tiles):
@@ -103,7 +111,7 @@ def main() -> None:
         y0, y1 = np.percentile(gt_points[:, 1], [0.5, 99.5])
         pad_z, pad_y = 0.05 * (z1 - z0), 0.05 * (y1 - y0)
         bounds = (float(z0 - pad_z), float(z1 + pad_z), float(y0 - pad_y), float(y1 + pad_y))
-        panel_w = TILE * len(COLUMNS) // 2
+        panel_w = sheet.width // 2
         views = []
         for name, points, colour in (
             ("metric model", cloud[1], (200, 40, 40)),

@@ -48,14 +48,23 @@ def main() -> None:
             for path, vae in vaes.items():
                 z = vae.encode(dn.repeat(1, 3, 1, 1)).latent_dist.mean
                 preds[f"vae:{path}"] = vae.decode(z).sample.mean(1, keepdim=True)
+            for path, vae in vaes.items():
+                x = item["image"][None] * 2 - 1
+                recon = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+                mse = float(((recon - x) / 2).pow(2).mean())
+                rows.setdefault(f"image:{path}", []).append({"psnr": -10 * np.log10(mse)})
         for name, pred in preds.items():
             row, _ = score(
                 pred[0, 0].numpy().astype(np.float64), gt, valid, AFFINE_DEPTH, True, True
             )
-            rows.setdefault(name, []).append(row)
+            rows.setdefault(name, []).append({**row, "style": item["style"]})
     for name, rs in rows.items():
-        keys = ("abs_rel", "delta1", "pdbe_acc", "pdbe_comp", "boundary_f1")
-        mean = {k: float(np.nanmean([r[k] for r in rs])) for k in keys}
+        keys = ("abs_rel", "delta1", "pdbe_acc", "pdbe_comp", "boundary_f1", "psnr")
+        mean = {k: float(np.nanmean([r[k] for r in rs])) for k in keys if k in rs[0]}
+        for style in sorted({r["style"] for r in rs if "style" in r}):
+            mean[f"{style}_abs_rel"] = float(
+                np.mean([r["abs_rel"] for r in rs if r["style"] == style])
+            )
         print(json.dumps({"what": name, "n": len(rs), **{k: round(v, 4) for k, v in mean.items()}}))
 
 

@@ -7,11 +7,13 @@ same weights as an uninterrupted one. Checkpoints are written atomically.
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sharpdepth.ema import ema_decay, update_ema
 from sharpdepth.io import atomic_write
 
 LOGGER = logging.getLogger(__name__)
@@ -48,6 +51,9 @@ class LoopConfig:
         seed: seed of the run's generator (noise draws).
         validate_every: steps between calls of the run's validation (0 = never; it
             also runs at the last step).
+        ema_decay: keep an exponential moving average of the weights with this
+            maximum decay (with warm-up, :func:`sharpdepth.ema.ema_decay`); validation
+            and the returned model use it. 0 = no average.
     """
 
     steps: int = 1000
@@ -60,6 +66,7 @@ class LoopConfig:
     log_every: int = 25
     seed: int = 0
     validate_every: int = 500
+    ema_decay: float = 0.0
 
 
 def lr_factor(step: int, config: LoopConfig) -> float:
@@ -81,6 +88,17 @@ class LoopResult:
     last_logs: dict[str, float]
 
 
+@contextlib.contextmanager
+def swapped_weights(model: nn.Module, other: nn.Module) -> Iterator[None]:
+    """Temporarily give ``model`` the weights of ``other`` (same architecture)."""
+    kept = copy.deepcopy(model.state_dict())
+    model.load_state_dict(other.state_dict())
+    try:
+        yield
+    finally:
+        model.load_state_dict(kept)
+
+
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -98,7 +116,8 @@ def train_loop(
     """Optimise ``model`` with AdamW for ``config.steps`` steps, resuming if possible.
 
     Args:
-        model: the trainable module (its parameters with ``requires_grad``).
+        model: the trainable module (its parameters with ``requires_grad``); with
+            ``config.ema_decay`` it holds the averaged weights on return.
         loss_fn: loss of one batch.
         make_batch: the batch of a step.
         config: :class:`LoopConfig`.
@@ -120,6 +139,7 @@ def train_loop(
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed)
     step, seconds = 0, 0.0
+    ema = copy.deepcopy(model).requires_grad_(False).eval() if config.ema_decay > 0 else None
     ckpt_path = out / CHECKPOINT_FILE
     if ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -127,7 +147,22 @@ def train_loop(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         step, seconds = int(state["step"]), float(state["seconds"])
+        if ema is not None:
+            ema.load_state_dict(state.get("ema", state["model"]))
         LOGGER.info("%s: resumed from %s at step %d", name, ckpt_path, step)
+
+    def validated() -> dict[str, float]:
+        """Validation of the averaged weights (if any), in eval mode."""
+        assert validate is not None
+        if ema is None:
+            model.eval()
+            values = validate()
+        else:
+            with swapped_weights(model, ema):
+                model.eval()
+                values = validate()
+        model.train()
+        return values
 
     def checkpoint() -> None:
         _save_checkpoint(
@@ -138,6 +173,7 @@ def train_loop(
                 "generator": generator.get_state(),
                 "step": step,
                 "seconds": seconds,
+                **({"ema": ema.state_dict()} if ema is not None else {}),
                 "config": asdict(config),
             },
         )
@@ -160,6 +196,8 @@ def train_loop(
             if config.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
             optimizer.step()
+            if ema is not None:
+                update_ema(ema, model, ema_decay(config.ema_decay, step))
             step += 1
             seconds += time.perf_counter() - start
             for key, value in {"loss": float(loss.detach()), **values}.items():
@@ -176,14 +214,14 @@ def train_loop(
                 LOGGER.info("%s step %d: %s", name, step, record)
             every = config.validate_every
             if validate is not None and ((every and step % every == 0) or step == config.steps):
-                model.eval()
-                record = {"step": step, **validate()}
-                model.train()
+                record = {"step": step, **validated()}
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
                 LOGGER.info("%s step %d: %s", name, step, record)
             if step % config.checkpoint_every == 0 or step == config.steps:
                 checkpoint()
     bar.close()
+    if ema is not None:
+        model.load_state_dict(ema.state_dict())
     model.eval()
     return LoopResult(steps=step, seconds=seconds, last_logs=logs)

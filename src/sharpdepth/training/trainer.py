@@ -29,6 +29,7 @@ import torch
 
 from sharpdepth import method
 from sharpdepth.diffusion import DiffusionDepthModel
+from sharpdepth.ema import ema_decay, update_ema
 from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.training.config import TrainConfig
 from sharpdepth.training.data import ResumableSampler, UnlabeledImages
@@ -48,11 +49,6 @@ class Losses:
     gate_mean: float
     gate_confident: float
     gated_fraction: float
-
-
-def ema_decay(max_decay: float, updates: int) -> float:
-    """EMA decay with warm-up: ``min(max_decay, (1 + n) / (10 + n))`` after ``n`` updates."""
-    return min(max_decay, (1.0 + updates) / (10.0 + updates))
 
 
 class Trainer:
@@ -243,10 +239,7 @@ class Trainer:
     def _update_ema(self) -> None:
         """EMA of the student's weights (decay with warm-up)."""
         decay = ema_decay(self.config.optim.ema_decay, self.ema_updates)
-        student = self.accelerator.unwrap_model(self.student)
-        with torch.no_grad():
-            for p_ema, p in zip(self.ema.parameters(), student.parameters(), strict=True):
-                p_ema.mul_(decay).add_(p.detach().to(p_ema.dtype), alpha=1.0 - decay)
+        update_ema(self.ema, self.accelerator.unwrap_model(self.student), decay)
         self.ema_updates += 1
 
     def optimizer_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
