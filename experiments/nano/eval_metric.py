@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import summary
 
 from sharpdepth.evaluation import METRIC_DEPTH, score
 from sharpdepth.nano.metric_net import NanoMetricNet, read_config
@@ -74,11 +75,7 @@ def main() -> None:
             )
             row["log_scale_error"] = float(abs(np.log(ratio)))
             rows.append(row)
-        keys = [k for k in KEYS if k in rows[0]]
-        mean = {k: round(float(np.nanmean([r[k] for r in rows])), 4) for k in keys}
-        for style in sorted({item["style"] for item in items}):
-            chosen = [r for r, it in zip(rows, items, strict=True) if it["style"] == style]
-            mean[f"{style}_abs_rel"] = round(float(np.mean([r["abs_rel"] for r in chosen])), 4)
+        mean = summary(rows, items, KEYS)
         print(
             json.dumps(
                 {

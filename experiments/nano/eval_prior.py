@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import summary
 
 from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.evaluation import AFFINE_DEPTH, score
@@ -71,10 +72,7 @@ def main() -> None:
                 True,
             )
             rows.append(row)
-        mean = {k: round(float(np.nanmean([r[k] for r in rows])), 4) for k in KEYS}
-        for style in sorted({item["style"] for item in items}):
-            chosen = [r for r, it in zip(rows, items, strict=True) if it["style"] == style]
-            mean[f"{style}_abs_rel"] = round(float(np.mean([r["abs_rel"] for r in chosen])), 4)
+        mean = summary(rows, items, KEYS)
         seconds = round(time.perf_counter() - start, 1)
         print(json.dumps({"model": str(path), "n": len(rows), "s": seconds, **mean}), flush=True)
 
