@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def scoring_parser() -> argparse.ArgumentParser:
+    """Arguments of the scoring scripts: models, ``--data``, ``--split``, ``--n``."""
+    p = argparse.ArgumentParser()
+    p.add_argument("models", nargs="+", type=Path)
+    p.add_argument("--data", required=True)
+    p.add_argument("--split", default="val")
+    p.add_argument("--n", type=int, default=60)
+    return p
 
 
 def summary(

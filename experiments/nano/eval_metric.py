@@ -8,14 +8,13 @@ Each MODEL_DIR is a NanoMetricNet folder (``final/``) or a run folder holding a
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import summary
+from common import scoring_parser, summary
 
 from sharpdepth.evaluation import METRIC_DEPTH, score
 from sharpdepth.nano.metric_net import NanoMetricNet, read_config
@@ -43,11 +42,7 @@ def load(path: Path) -> NanoMetricNet:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("models", nargs="+", type=Path)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="val")
-    p.add_argument("--n", type=int, default=60)
+    p = scoring_parser()
     p.add_argument("--boundary", action="store_true")
     args = p.parse_args()
     ds = SynthFolderDataset(args.data, args.split)

@@ -11,14 +11,13 @@ the ground truth like the "prior" row of ``sharpdepth eval``. One JSON line per 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import summary
+from common import scoring_parser, summary
 
 from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.evaluation import AFFINE_DEPTH, score
@@ -45,12 +44,8 @@ def load(path: Path, vae_path: Path | None) -> DiffusionDepthModel:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("models", nargs="+", type=Path)
-    p.add_argument("--data", required=True)
-    p.add_argument("--split", default="val")
+    p = scoring_parser()
     p.add_argument("--vae", type=Path, default=None)
-    p.add_argument("--n", type=int, default=60)
     args = p.parse_args()
     ds = SynthFolderDataset(args.data, args.split)
     items = [ds[i] for i in range(min(args.n, len(ds)))]

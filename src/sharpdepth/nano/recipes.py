@@ -269,14 +269,15 @@ def resize_item(item: dict[str, Any], side: int) -> dict[str, Any]:
     """
     from sharpdepth.geometry import scale_intrinsics
     from sharpdepth.image_ops import resize
+    from sharpdepth.synth.dataset import nearest_index
 
     h, w = item["image"].shape[-2:]
     scale = side / max(h, w)
     nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
     out = dict(item)
     out["image"] = resize(item["image"][None], (nh, nw), antialias=True)[0].clamp(0, 1)
-    rows = ((torch.arange(nh) + 0.5) * h / nh).long().clamp_max(h - 1)
-    cols = ((torch.arange(nw) + 0.5) * w / nw).long().clamp_max(w - 1)
+    rows = nearest_index(nh, 0, nh / h, source=h)
+    cols = nearest_index(nw, 0, nw / w, source=w)
     for key in ("depth", "mask", "instances"):
         if key in item:
             out[key] = item[key][..., rows[:, None], cols[None, :]].contiguous()

@@ -205,11 +205,12 @@ def flip_horizontal(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _nearest_index(size: int, offset: int, factor: float) -> torch.Tensor:
+def nearest_index(size: int, offset: int, factor: float, source: int | None = None) -> torch.Tensor:
     """Source indices ``int64 [size]`` of output pixels ``offset .. offset + size - 1`` of an
-    axis resized by ``factor``, nearest pixel centre: ``floor((i + 0.5) / factor)``."""
+    axis resized by ``factor``, nearest pixel centre: ``floor((i + 0.5) / factor)``, clamped
+    to the source axis of length ``source`` (default ``size``)."""
     positions = (torch.arange(size, dtype=torch.float64) + offset + 0.5) / factor
-    return positions.floor().long().clamp_(0, size - 1)
+    return positions.floor().long().clamp_(0, (size if source is None else source) - 1)
 
 
 def scale_crop(item: dict[str, Any], scale: float, top: int, left: int) -> dict[str, Any]:
@@ -239,8 +240,8 @@ def scale_crop(item: dict[str, Any], scale: float, top: int, left: int) -> dict[
         item["image"][None], size=(zoom_h, zoom_w), mode="bilinear", align_corners=False
     )[0]
     out["image"] = zoomed[:, top : top + height, left : left + width].clamp(0.0, 1.0).contiguous()
-    rows = _nearest_index(height, top, sy)
-    cols = _nearest_index(width, left, sx)
+    rows = nearest_index(height, top, sy)
+    cols = nearest_index(width, left, sx)
     for key in _GEOMETRIC_KEYS:
         if key in item:
             out[key] = item[key][..., rows[:, None], cols[None, :]].contiguous()
