@@ -112,6 +112,15 @@ def test_lr_schedule_warms_up_then_decays() -> None:
     assert lr_factor(100, config) == pytest.approx(0.1)
 
 
+def test_lr_schedule_with_a_stable_phase_can_be_lengthened() -> None:
+    short = LoopConfig(steps=100, warmup=10, min_lr_ratio=0.1, decay_steps=20)
+    long = LoopConfig(steps=300, warmup=10, min_lr_ratio=0.1, decay_steps=20)
+    assert [lr_factor(s, short) for s in range(80)] == [lr_factor(s, long) for s in range(80)]
+    assert lr_factor(50, short) == 1.0 and lr_factor(250, long) == 1.0
+    assert lr_factor(90, short) < 1.0 and lr_factor(100, short) == pytest.approx(0.1)
+    assert lr_factor(300, long) == pytest.approx(0.1)
+
+
 def test_train_loop_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
     data = torch.randn(64, 3)
     target = data @ torch.tensor([1.0, -2.0, 0.5])

@@ -45,6 +45,11 @@ class LoopConfig:
         weight_decay: AdamW weight decay.
         warmup: linear warm-up steps, then cosine decay to ``min_lr_ratio * lr``.
         min_lr_ratio: final learning rate as a fraction of ``lr``.
+        decay_steps: ``None``: the cosine decay spans the whole run after the warm-up.
+            Else the learning rate stays at ``lr`` and only the last ``decay_steps``
+            steps decay (warm-up, stable, decay). A run still in its stable phase can
+            then be lengthened by raising ``steps``: its past steps are exactly those
+            of a run started with the longer schedule.
         grad_clip: gradient norm clip (0 = off).
         checkpoint_every: steps between checkpoints.
         log_every: steps between log lines.
@@ -61,6 +66,7 @@ class LoopConfig:
     weight_decay: float = 1e-4
     warmup: int = 100
     min_lr_ratio: float = 0.05
+    decay_steps: int | None = None
     grad_clip: float = 1.0
     checkpoint_every: int = 200
     log_every: int = 25
@@ -70,11 +76,16 @@ class LoopConfig:
 
 
 def lr_factor(step: int, config: LoopConfig) -> float:
-    """Learning-rate multiplier at ``step``: linear warm-up, then cosine decay."""
+    """Learning-rate multiplier at ``step``: linear warm-up, [constant,] cosine decay."""
     if step < config.warmup:
         return (step + 1) / max(1, config.warmup)
-    span = max(1, config.steps - config.warmup)
-    progress = min(1.0, (step - config.warmup) / span)
+    start = config.warmup
+    if config.decay_steps is not None:
+        start = max(start, config.steps - config.decay_steps)
+        if step < start:
+            return 1.0
+    span = max(1, config.steps - start)
+    progress = min(1.0, (step - start) / span)
     cosine = 0.5 * (1.0 + math.cos(math.pi * progress))
     return config.min_lr_ratio + (1.0 - config.min_lr_ratio) * cosine
 

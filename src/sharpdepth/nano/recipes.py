@@ -222,8 +222,16 @@ def normalize_dense_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 # 1. metric
 # --------------------------------------------------------------------------------------
 
+#: Warm-up, a constant rate, then the last ``decay_steps`` decay: the length was
+#: chosen from the held-out curve while the run was in its constant phase (docs/nano.md).
 METRIC_LOOP = LoopConfig(
-    steps=12000, lr=1e-3, warmup=200, checkpoint_every=500, validate_every=1000
+    steps=48000,
+    lr=1e-3,
+    warmup=200,
+    decay_steps=6000,
+    checkpoint_every=500,
+    validate_every=1000,
+    ema_decay=0.999,
 )
 METRIC_BATCH = 16
 #: The nano metric network: runs at 128 px (longer side) with a depth head at 1/4 of
@@ -606,9 +614,10 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
 # --------------------------------------------------------------------------------------
 
 PRIOR_LOOP = LoopConfig(
-    steps=30000,
+    steps=40000,
     lr=5e-4,
     warmup=200,
+    decay_steps=5000,
     checkpoint_every=250,
     weight_decay=1e-2,
     validate_every=500,
