@@ -45,6 +45,7 @@ from sharpdepth.method import depth_task_label
 from sharpdepth.profiling import stage
 from sharpdepth.runtime import reusing_heap
 from sharpdepth.upsampling import use_plain_upsampling, use_subpixel_upsampling
+from sharpdepth.weights import check_safetensors, loading_errors, read_json_object
 from sharpdepth.winograd import use_direct_convolution, use_winograd
 
 LOGGER = logging.getLogger(__name__)
@@ -209,21 +210,13 @@ def load_tiny_vae(
         raise CheckpointError(
             f"{config_file} describes a {class_name}, not an AutoencoderTiny (TAESD) autoencoder"
         )
-    try:
+    with loading_errors(f"tiny autoencoder {str(root)!r}"):
         return _load_component(AutoencoderTiny, root, sub, torch_dtype)
-    except (OSError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"tiny autoencoder {str(root)!r}: {exc}") from exc
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    """Read a JSON object, turning parse errors into :class:`CheckpointError`."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise CheckpointError(f"{path}: expected a JSON object")
-    return data
+    """Read a JSON object, turning any problem into a :class:`CheckpointError` naming it."""
+    return read_json_object(path)
 
 
 def compute_empty_prompt_embedding(text_encoder: Any, tokenizer: Any) -> torch.Tensor:
@@ -253,7 +246,9 @@ def _load_text_embedding(root: Path) -> torch.Tensor:
     """The empty-prompt embedding from ``prompt_embeds.safetensors`` or text encoder + tokenizer."""
     stored = root / PROMPT_EMBEDS_FILE
     if stored.is_file():
-        tensors = load_file(str(stored))
+        check_safetensors(stored)
+        with loading_errors(str(stored)):
+            tensors = load_file(str(stored))
         if PROMPT_EMBEDS_KEY not in tensors:
             raise CheckpointError(f"{stored}: no tensor named {PROMPT_EMBEDS_KEY!r}")
         return tensors[PROMPT_EMBEDS_KEY].float()
@@ -277,8 +272,11 @@ def load_text_encoder(root: Path) -> tuple[Any, Any]:
         )
     from transformers import AutoModel, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
-    text_encoder = AutoModel.from_pretrained(root / "text_encoder").eval()
+    for path in (root / "text_encoder").glob("*.safetensors"):
+        check_safetensors(path)
+    with loading_errors(f"text encoder of checkpoint {str(root)!r}"):
+        tokenizer = AutoTokenizer.from_pretrained(root / "tokenizer")
+        text_encoder = AutoModel.from_pretrained(root / "text_encoder").eval()
     return text_encoder, tokenizer
 
 
@@ -731,14 +729,12 @@ class DiffusionDepthModel(torch.nn.Module):
             )
         # the text encoder (if any) runs and is freed before the UNet is loaded: lower peak
         embeds = _load_text_embedding(root)
-        try:
+        with loading_errors(f"checkpoint {str(root)!r}"):
             unet = _load_component(UNet2DConditionModel, root, "unet", torch_dtype)
             if vae is None:
                 vae = _load_component(AutoencoderKL, root, "vae", torch_dtype)
             sched_cfg = DDPMScheduler.load_config(root, subfolder="scheduler")
-        except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"checkpoint {str(root)!r}: {exc}") from exc
-        scheduler = DDPMScheduler.from_config(sched_cfg)
+            scheduler = DDPMScheduler.from_config(sched_cfg)
         ptype = prediction_type or _default_prediction_type(root, model_index)
         LOGGER.info(
             "loaded %s (%s layout, prediction type %s)",
@@ -746,7 +742,8 @@ class DiffusionDepthModel(torch.nn.Module):
             model_index.get("_class_name", "unknown"),
             ptype,
         )
-        model = cls(unet, vae, scheduler, embeds.to(torch_dtype), prediction_type=ptype)
+        with loading_errors(f"checkpoint {str(root)!r}"):
+            model = cls(unet, vae, scheduler, embeds.to(torch_dtype), prediction_type=ptype)
         return model.eval()
 
     def save_pretrained(
@@ -895,14 +892,23 @@ def _weight_files(folder: Path) -> list[Path] | None:
         return [single]
     index = folder / "diffusion_pytorch_model.safetensors.index.json"
     if index.is_file():
-        names = sorted(set(_read_json(index).get("weight_map", {}).values()))
-        return [folder / name for name in names] or None
+        weight_map = _read_json(index).get("weight_map", {})
+        names = weight_map.values() if isinstance(weight_map, dict) else [None]
+        if not all(isinstance(n, str) and n and Path(n).name == n for n in names):
+            raise CheckpointError(f"{index}: weight_map must name files in {folder}")
+        return [folder / name for name in sorted(set(names))] or None
     return None
 
 
 def weight_bytes(folder: Path) -> int:
     """Size (bytes) of the safetensors weights of a diffusers model folder (0 if none)."""
-    return sum(f.stat().st_size for f in _weight_files(Path(folder)) or [])
+    total = 0
+    for path in _weight_files(Path(folder)) or []:
+        try:
+            total += path.stat().st_size
+        except OSError:  # reported when the weights are loaded
+            continue
+    return total
 
 
 def read_safetensors_as(path: Path, dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -913,10 +919,9 @@ def read_safetensors_as(path: Path, dtype: torch.dtype) -> dict[str, torch.Tenso
     the stored dtype (memory-mapping a float32 file to cast it to bfloat16 holds both).
     """
     out: dict[str, torch.Tensor] = {}
+    header = check_safetensors(path)
     with open(path, "rb") as f:
-        header_len = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(header_len))
-        start = 8 + header_len
+        start = 8 + int.from_bytes(f.read(8), "little")
         for name, info in header.items():
             if name == "__metadata__":
                 continue
@@ -953,20 +958,21 @@ def _load_component(model_cls: Any, root: Path, subfolder: str, dtype: torch.dty
     files = _weight_files(folder)
     stored_dtypes: set[str] = set()
     for path in files or []:
-        with open(path, "rb") as f:
-            header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+        header = check_safetensors(path)
         stored_dtypes |= {v["dtype"] for k, v in header.items() if k != "__metadata__"}
     wanted = next(k for k, v in _SAFETENSORS_DTYPES.items() if v == dtype)
     if not files or stored_dtypes <= {wanted}:
-        return model_cls.from_pretrained(root, subfolder=subfolder, torch_dtype=dtype)
+        with loading_errors(str(folder)):
+            return model_cls.from_pretrained(root, subfolder=subfolder, torch_dtype=dtype)
     from accelerate import init_empty_weights
 
-    with init_empty_weights():
-        model = model_cls.from_config(model_cls.load_config(folder))
-    state: dict[str, torch.Tensor] = {}
-    for path in files:
-        state.update(read_safetensors_as(path, dtype))
-    model.load_state_dict(state, strict=True, assign=True)
+    with loading_errors(str(folder)):
+        with init_empty_weights():
+            model = model_cls.from_config(model_cls.load_config(folder))
+        state: dict[str, torch.Tensor] = {}
+        for path in files:
+            state.update(read_safetensors_as(path, dtype))
+        model.load_state_dict(state, strict=True, assign=True)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):
         raise CheckpointError(f"{folder}: some weights are missing from the checkpoint")
     return model.eval()

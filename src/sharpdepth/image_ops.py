@@ -23,6 +23,10 @@ LOGGER = logging.getLogger(__name__)
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | torch.Tensor
 
+#: Largest processing resolution (longer side, pixels) the pipeline accepts, also for
+#: native-size processing: SD-2-sized networks at 4096 px already need tens of GB.
+MAX_PROCESSING_RESOLUTION = 4096
+
 
 def image_to_tensor(image: ImageLike) -> torch.Tensor:
     """One image as a ``[3, H, W]`` float32 tensor in ``[0, 1]``.
@@ -99,7 +103,7 @@ def images_to_batch(images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
     if isinstance(images, torch.Tensor) and images.ndim == 4:
         if images.shape[1] != 3:
             raise ValueError(f"batch tensor must be [B, 3, H, W], got {tuple(images.shape)}")
-        return images.detach().float().clamp(0.0, 1.0)
+        return _checked(images.detach().float().clamp(0.0, 1.0))
     items: list[Any] = list(images) if isinstance(images, list | tuple) else [images]
     if not items:
         raise ValueError("no images given")
@@ -110,7 +114,19 @@ def images_to_batch(images: ImageLike | Sequence[ImageLike]) -> torch.Tensor:
             f"images in one call must share a size, got {sorted(sizes)}; call the pipeline "
             "once per size"
         )
-    return torch.stack(tensors)
+    return _checked(torch.stack(tensors))
+
+
+def _checked(batch: torch.Tensor) -> torch.Tensor:
+    """``batch`` if it holds at least one pixel per image and no NaN, else ``ValueError``."""
+    b, _, h, w = batch.shape
+    if b == 0:
+        raise ValueError("no images given")
+    if h == 0 or w == 0:
+        raise ValueError(f"image has zero size ({w}x{h})")
+    if torch.isnan(batch).any():
+        raise ValueError("image contains NaN values")
+    return batch
 
 
 def processing_size(height: int, width: int, processing_resolution: int | None) -> tuple[int, int]:

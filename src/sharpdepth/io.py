@@ -16,7 +16,8 @@ Conventions
 
 from __future__ import annotations
 
-import glob
+import errno
+import fnmatch
 import json
 import logging
 import math
@@ -24,22 +25,30 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, PngImagePlugin, features
 
-from sharpdepth.errors import ImageReadError
+from sharpdepth.errors import FolderInUseError, ImageReadError, NoSpaceError
 
 LOGGER = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
+    | ({".avif"} if features.check("avif") else set())
 )
-"""Lower-case file suffixes (with the dot) recognised as images; matching is case-insensitive."""
+"""Lower-case file suffixes (with the dot) recognised as images; matching is case-insensitive.
+Animated images (GIF, WebP, AVIF) are read as their first frame."""
+
+UNSUPPORTED_IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".heic", ".heif", ".avif", ".jxl", ".jp2", ".svg", ".psd", ".raw", ".dng", ".cr2", ".nef"}
+    - IMAGE_EXTENSIONS
+)
+"""Image formats sharpdepth cannot read: a folder search reports them with a warning."""
 
 _EXIF_IFD_POINTER = 0x8769
 _EXIF_FOCAL_35MM = 0xA405  # FocalLengthIn35mmFilm
@@ -166,6 +175,16 @@ def pil_to_array(image: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.clip(rgb, 0.0, 1.0), dtype=np.float32)
 
 
+def _note_animation(image: Image.Image, path: Path) -> None:
+    """Log that only the first frame of an animated image is used."""
+    try:
+        animated = bool(getattr(image, "is_animated", False))
+    except Exception:  # a broken later frame does not matter: only the first is used
+        animated = True
+    if animated:
+        LOGGER.info("%s: animated image; using its first frame", path)
+
+
 def load_image(path: str | Path) -> LoadedImage:
     """Read an image file into a :class:`LoadedImage`.
 
@@ -192,6 +211,7 @@ def load_image(path: str | Path) -> LoadedImage:
             focal_35 = _exif_focal_35mm(opened)
             oriented = ImageOps.exif_transpose(opened)
             rgb, bit_depth = _to_float_rgb(oriented)
+            _note_animation(opened, path)
     except ImageReadError:
         raise
     except FileNotFoundError as exc:
@@ -226,22 +246,179 @@ def load_image(path: str | Path) -> LoadedImage:
 # --------------------------------------------------------------------------------------
 
 
-def _images_in_dir(folder: Path, recursive: bool) -> list[Path]:
+@dataclass
+class _Scan:
+    """What a folder or glob search skipped, for one summary line per input.
+
+    Attributes:
+        excluded: files the caller's ``exclude`` refused (e.g. our own outputs).
+        unsupported: image-like files of a format we cannot read, by suffix.
+        other: count of other files that are not images.
+        loops: symlinked folders not followed because they lead back up the tree.
+    """
+
+    excluded: int = 0
+    unsupported: dict[str, int] = field(default_factory=dict)
+    other: int = 0
+    loops: list[str] = field(default_factory=list)
+
+    def report(self, where: str) -> None:
+        """Log what was skipped under ``where`` (nothing if nothing was)."""
+        for link in self.loops:
+            LOGGER.warning("%s: symlink loop (leads back to a folder above it); not followed", link)
+        if self.unsupported:
+            kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(self.unsupported.items()))
+            LOGGER.warning("%s: skipped files of formats sharpdepth cannot read (%s)", where, kinds)
+        if self.excluded:
+            LOGGER.info("%s: skipped %d files written by sharpdepth", where, self.excluded)
+        if self.other:
+            LOGGER.info("%s: skipped %d files that are not images", where, self.other)
+
+
+def _keep(path: Path, scan: _Scan, exclude: Callable[[Path], bool] | None) -> bool:
+    """Whether a file found in a folder or by a glob is an input image; counts the rest."""
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_EXTENSIONS:
+        if suffix in UNSUPPORTED_IMAGE_EXTENSIONS:
+            scan.unsupported[suffix] = scan.unsupported.get(suffix, 0) + 1
+        else:
+            scan.other += 1
+        return False
+    if exclude is not None and exclude(path):
+        scan.excluded += 1
+        return False
+    return True
+
+
+def _scandir(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``folder``, sorted by name; an unreadable folder is logged and empty."""
+    try:
+        with os.scandir(folder) as entries:
+            return sorted(entries, key=lambda e: e.name)
+    except OSError as exc:
+        LOGGER.warning("%s: cannot list folder (%s); skipped", folder, exc.strerror or exc)
+        return []
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a folder (following a symlink); ``False`` if it cannot be read."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _walk_dirs(root: Path, scan: _Scan, recursive: bool = True) -> Iterator[Path]:
+    """``root`` and (if ``recursive``) its sub-folders, depth first, sorted, hidden skipped.
+
+    Symlinked folders are followed, each real folder at most once, except one that leads
+    back to a folder above it (a loop such as ``up -> ..``): that one is reported in
+    ``scan.loops`` and not followed, so the walk always ends.
+    """
+    seen: set[tuple[int, int]] = set()
+
+    def visit(folder: Path, ancestors: tuple[str, ...]) -> Iterator[Path]:
+        try:
+            info = folder.stat()
+        except OSError:
+            return
+        if (info.st_dev, info.st_ino) in seen:
+            return
+        seen.add((info.st_dev, info.st_ino))
+        yield folder
+        if not recursive:
+            return
+        here = (*ancestors, os.path.realpath(folder))
+        for entry in _scandir(folder):
+            if entry.name.startswith(".") or not _is_dir(entry):
+                continue
+            if entry.is_symlink() and _leads_up(entry.path, here):
+                scan.loops.append(entry.path)
+                continue
+            yield from visit(Path(entry.path), here)
+
+    root_real = os.path.realpath(root)
+    above = tuple(str(p) for p in Path(root_real).parents)
+    yield from visit(root, above)
+
+
+def _leads_up(link: str, ancestors: tuple[str, ...]) -> bool:
+    """Whether the symlinked folder ``link`` resolves to one of ``ancestors``."""
+    return os.path.realpath(link) in ancestors
+
+
+def _images_in_dir(
+    folder: Path, recursive: bool, scan: _Scan, exclude: Callable[[Path], bool] | None
+) -> list[Path]:
     """Image files in ``folder`` (recursively if asked), sorted; hidden files are skipped."""
-    candidates = folder.rglob("*") if recursive else folder.iterdir()
-    found = [
-        p
-        for p in candidates
-        if is_image_path(p)
-        and not p.name.startswith(".")
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1])
-        and p.is_file()
-    ]
+    found: list[Path] = []
+    for sub in _walk_dirs(folder, scan, recursive):
+        for entry in _scandir(sub):
+            if entry.name.startswith(".") or _is_dir(entry):
+                continue
+            path = Path(entry.path)
+            if _keep(path, scan, exclude) and path.is_file():
+                found.append(path)
     return sorted(found)
 
 
+def _has_magic(part: str) -> bool:
+    """Whether a path component is a glob pattern."""
+    return any(ch in part for ch in _GLOB_MAGIC)
+
+
+def _glob_paths(pattern: str, scan: _Scan) -> Iterator[Path]:
+    """Paths matching ``pattern`` as :func:`glob.glob` with ``recursive=True`` finds them
+    (hidden names only matched by a pattern starting with ``.``), but with ``**`` walking
+    :func:`_walk_dirs`, so symlink loops end the walk instead of hanging it."""
+    path = Path(pattern)
+    parts = path.parts
+    index = 0
+    base = Path(parts[0]) if path.anchor else Path()
+    index = 1 if path.anchor else 0
+    while index < len(parts) - 1 and not _has_magic(parts[index]):
+        base /= parts[index]
+        index += 1
+    yield from _match(base, list(parts[index:]), scan)
+
+
+def _match(folder: Path, parts: list[str], scan: _Scan) -> Iterator[Path]:
+    """Paths under ``folder`` matching the pattern components ``parts``."""
+    if not parts:
+        yield folder
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        for sub in _walk_dirs(folder, scan):
+            if rest:
+                yield from _match(sub, rest, scan)
+            else:
+                yield from (Path(e.path) for e in _scandir(sub) if not e.name.startswith("."))
+        return
+    if not _has_magic(head):
+        candidate = folder / head
+        if rest:
+            if candidate.is_dir():
+                yield from _match(candidate, rest, scan)
+        elif os.path.lexists(candidate):
+            yield candidate
+        return
+    for entry in _scandir(folder):
+        if entry.name.startswith(".") and not head.startswith("."):
+            continue
+        if not fnmatch.fnmatch(entry.name, head):
+            continue
+        if rest:
+            if _is_dir(entry):
+                yield from _match(Path(entry.path), rest, scan)
+        else:
+            yield Path(entry.path)
+
+
 def find_images(
-    inputs: Sequence[str | Path], recursive: bool = False
+    inputs: Sequence[str | Path],
+    recursive: bool = False,
+    exclude: Callable[[Path], bool] | None = None,
 ) -> tuple[list[Path], list[str]]:
     """Expand files, folders and glob patterns into a list of image files.
 
@@ -252,12 +429,20 @@ def find_images(
     * a folder: its image files (:data:`IMAGE_EXTENSIONS`), sorted, hidden files (names
       starting with ``.``, e.g. our own temporary files) skipped, sub-folders searched
       only if ``recursive``;
-    * a glob pattern (``*``, ``?``, ``[...]``, ``**``), expanded with
+    * a glob pattern (``*``, ``?``, ``[...]``, ``**``), expanded like
       ``glob.glob(pattern, recursive=True)``: its matching image files, sorted.
+
+    Folders and ``**`` follow symlinked folders, each real folder once, but not a
+    symlink loop (a link to a folder above it), which is reported instead. Files a
+    folder or pattern turns up but that are not used are reported in one line per input
+    (a warning for image formats sharpdepth cannot read, e.g. HEIC; information for the
+    rest).
 
     Args:
         inputs: paths, folders or glob patterns.
         recursive: search folders recursively.
+        exclude: files found in folders or by patterns for which this returns ``True``
+            are skipped (e.g. ``predict``'s own outputs); explicitly named files never are.
 
     Returns:
         ``(paths, errors)``: the image paths, each input's matches sorted, inputs
@@ -272,7 +457,7 @@ def find_images(
     def add(candidate: Path) -> None:
         try:
             key = candidate.resolve()
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop on Python < 3.13
             key = candidate.absolute()
         if key not in seen:
             seen.add(key)
@@ -281,22 +466,27 @@ def find_images(
     for raw in inputs:
         text = str(raw)
         item = Path(raw)
+        scan = _Scan()
         if item.is_file():
             add(item)
         elif item.is_dir():
-            found = _images_in_dir(item, recursive)
+            found = _images_in_dir(item, recursive, scan, exclude)
+            scan.report(text)
             if not found:
                 where = "folder (recursively)" if recursive else "folder"
                 errors.append(f"{text}: {where} contains no image files")
             for p in found:
                 add(p)
-        elif any(ch in text for ch in _GLOB_MAGIC):
-            matches = sorted(Path(m) for m in glob.glob(text, recursive=True) if is_image_path(m))
-            matches = [m for m in matches if m.is_file()]
+        elif _has_magic(text):
+            candidates = sorted(set(_glob_paths(text, scan)))
+            matches = [m for m in candidates if m.is_file() and _keep(m, scan, exclude)]
+            scan.report(text)
             if not matches:
                 errors.append(f"{text}: pattern matches no image files")
             for p in matches:
                 add(p)
+        elif os.path.lexists(item) and not item.exists():
+            errors.append(f"{text}: broken symlink or symlink loop")
         elif item.exists():
             errors.append(f"{text}: not a regular file or folder")
         else:
@@ -333,6 +523,8 @@ def _create_temp(path: Path) -> Path:
         except PermissionError as exc:
             raise PermissionError(f"output folder {folder} is not writable") from exc
         except OSError as exc:
+            if exc.errno in _NO_SPACE_ERRNOS:
+                raise no_space_error(folder) from exc
             raise OSError(f"cannot write in output folder {folder}: {exc.strerror or exc}") from exc
         os.close(fd)
         return tmp
@@ -368,13 +560,26 @@ def atomic_write(path: str | Path, writer: Callable[[Path], None]) -> Path:
     try:
         writer(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             LOGGER.warning("could not remove temporary file %s", tmp)
+        if isinstance(exc, OSError) and exc.errno in _NO_SPACE_ERRNOS:
+            raise no_space_error(path.parent) from exc
         raise
     return path
+
+
+#: ``errno`` values meaning "the file system (or the user's quota) is full".
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def no_space_error(folder: Path) -> NoSpaceError:
+    """The :class:`NoSpaceError` for ``folder`` (``errno`` set to ``ENOSPC``)."""
+    exc = NoSpaceError(f"no space left on {folder}")
+    exc.errno = errno.ENOSPC
+    return exc
 
 
 def atomic_write_folder(path: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
@@ -407,6 +612,102 @@ def atomic_write_folder(path: str | os.PathLike[str], writer: Callable[[Path], N
 
 
 # --------------------------------------------------------------------------------------
+# Locking a folder
+# --------------------------------------------------------------------------------------
+
+
+class FolderLock:
+    """An exclusive lock on a folder, held until :meth:`release` or the process ends.
+
+    The operating system drops it when the process dies in any way (``SIGKILL``
+    included), so a lock is never stale; :meth:`release` also removes the lock file
+    (one left by a killed run is simply taken over).
+    """
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path = path
+        self._fd = fd
+
+    def release(self) -> None:
+        """Remove the lock file and release the lock (idempotent)."""
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # while still locked: see lock_folder
+        except OSError:
+            LOGGER.debug("cannot remove %s", self.path)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_folder(folder: str | Path, name: str = ".sharpdepth.lock") -> FolderLock:
+    """Take the exclusive lock ``folder/name`` (a hidden file, created if missing).
+
+    Raises:
+        FolderInUseError: another process holds it; the message names the folder and,
+            when known, that process's id.
+        OSError: the lock file cannot be created (e.g. the folder is not writable).
+    """
+    folder = Path(folder)
+    path = folder / name
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks
+        LOGGER.debug("no fcntl: %s is not locked against concurrent runs", folder)
+        return FolderLock(path, None)
+    for _ in range(100):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _lock_holder(fd)
+            os.close(fd)
+            raise FolderInUseError(
+                f"output folder {folder} is in use by another sharpdepth run{holder}; wait "
+                "for it to finish or choose another output folder"
+            ) from None
+        except OSError as exc:  # e.g. a file system without locks
+            os.close(fd)
+            LOGGER.warning("cannot lock %s (%s); concurrent runs are not detected", folder, exc)
+            return FolderLock(path, None)
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # its holder removed the file as we locked it: lock the new one
+    else:
+        raise FolderInUseError(f"output folder {folder}: cannot take its lock {path}")
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:  # the lock is held all the same
+        LOGGER.debug("cannot write the process id into %s", path)
+    return FolderLock(path, fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the one at ``path``."""
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _lock_holder(fd: int) -> str:
+    """`` (process N)`` from a lock file's content, or ``""``."""
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", errors="replace").strip()
+    except OSError:
+        return ""
+    return f" (process {text})" if text.isdigit() else ""
+
+
+# --------------------------------------------------------------------------------------
 # Validation helpers
 # --------------------------------------------------------------------------------------
 
@@ -434,11 +735,34 @@ def _check_scale(scale: float) -> float:
     return scale
 
 
-def _save_pil(path: str | Path, image: Image.Image, compress_level: int = 6) -> Path:
+def _save_pil(
+    path: str | Path,
+    image: Image.Image,
+    compress_level: int = 6,
+    text: Mapping[str, str] | None = None,
+) -> Path:
+    """Save ``image`` as PNG atomically, with ``text`` as ``tEXt`` chunks before the pixels."""
+    info = None
+    if text:
+        info = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
+
     def writer(tmp: Path) -> None:
-        image.save(tmp, format="PNG", compress_level=compress_level)
+        image.save(tmp, format="PNG", compress_level=compress_level, pnginfo=info)
 
     return atomic_write(path, writer)
+
+
+def png_text(path: str | Path) -> dict[str, str]:
+    """The ``tEXt`` chunks before a PNG's pixels (``{}`` for anything unreadable or not PNG)."""
+    try:
+        with Image.open(Path(path)) as image:
+            if image.format != "PNG":
+                return {}
+            return {str(k): v for k, v in image.info.items() if isinstance(v, str)}
+    except Exception:  # any unreadable file simply carries no text
+        return {}
 
 
 # --------------------------------------------------------------------------------------
@@ -459,8 +783,13 @@ def save_depth_npy(path: str | Path, depth: np.ndarray) -> Path:
     data = _check_depth(depth)
 
     def writer(tmp: Path) -> None:
+        # the same bytes as np.save, but written by Python's file object, which reports a
+        # full disk as ENOSPC (numpy's tofile says only "N requested and M written")
         with open(tmp, "wb") as handle:
-            np.save(handle, data, allow_pickle=False)
+            np.lib.format.write_array_header_1_0(
+                handle, np.lib.format.header_data_from_array_1_0(data)
+            )
+            handle.write(data.data.cast("B"))
 
     return atomic_write(path, writer)
 
@@ -481,7 +810,12 @@ def load_depth_npy(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(data, dtype=np.float32)
 
 
-def save_depth_png16(path: str | Path, depth: np.ndarray, scale: float = 1000.0) -> Path:
+def save_depth_png16(
+    path: str | Path,
+    depth: np.ndarray,
+    scale: float = 1000.0,
+    text: Mapping[str, str] | None = None,
+) -> Path:
     """Save a depth map as a 16-bit greyscale PNG, atomically.
 
     Each pixel stores ``round(depth * scale)`` as ``uint16`` (millimetres at the default
@@ -494,6 +828,7 @@ def save_depth_png16(path: str | Path, depth: np.ndarray, scale: float = 1000.0)
         path: destination PNG.
         depth: ``[H, W]`` depth in metres.
         scale: units per metre stored in the PNG (1000 = millimetres).
+        text: ``tEXt`` chunks to store (e.g. which program wrote the file).
 
     Returns:
         ``path``.
@@ -508,7 +843,7 @@ def save_depth_png16(path: str | Path, depth: np.ndarray, scale: float = 1000.0)
             "%s: %d depth values above %.3f m clipped", path, n_clipped, _PNG16_MAX / scale
         )
     stored = np.where(valid, np.clip(np.rint(scaled), 1, _PNG16_MAX), 0).astype(np.uint16)
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)))
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)), text=text)
 
 
 def load_depth_png16(path: str | Path, scale: float = 1000.0) -> np.ndarray:
@@ -539,15 +874,21 @@ def load_depth_png16(path: str | Path, scale: float = 1000.0) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-def save_rgb_png(path: str | Path, rgb: np.ndarray, compress_level: int = 6) -> Path:
-    """Save a ``uint8 [H, W, 3]`` RGB image as PNG, atomically. Returns ``path``."""
+def save_rgb_png(
+    path: str | Path,
+    rgb: np.ndarray,
+    compress_level: int = 6,
+    text: Mapping[str, str] | None = None,
+) -> Path:
+    """Save a ``uint8 [H, W, 3]`` RGB image as PNG (with ``text`` chunks), atomically.
+    Returns ``path``."""
     if not isinstance(rgb, np.ndarray):
         raise TypeError(f"rgb must be a numpy array, got {type(rgb).__name__}")
     if rgb.dtype != np.uint8:
         raise ValueError(f"rgb must have dtype uint8, got {rgb.dtype}")
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"rgb must have shape [H, W, 3], got {tuple(rgb.shape)}")
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(rgb)), compress_level)
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(rgb)), compress_level, text)
 
 
 def load_rgb_png(path: str | Path) -> np.ndarray:
@@ -558,7 +899,11 @@ def load_rgb_png(path: str | Path) -> np.ndarray:
 
 
 def save_gray_png(
-    path: str | Path, values: np.ndarray, bits: int = 8, compress_level: int = 6
+    path: str | Path,
+    values: np.ndarray,
+    bits: int = 8,
+    compress_level: int = 6,
+    text: Mapping[str, str] | None = None,
 ) -> Path:
     """Save ``[H, W]`` values in ``[0, 1]`` as an 8- or 16-bit greyscale PNG, atomically.
 
@@ -569,6 +914,7 @@ def save_gray_png(
         path: destination PNG.
         values: ``[H, W]`` real array.
         bits: 8 or 16.
+        text: ``tEXt`` chunks to store.
 
     Returns:
         ``path``.
@@ -581,7 +927,7 @@ def save_gray_png(
     top = 255 if bits == 8 else _PNG16_MAX
     clean = np.clip(np.nan_to_num(values.astype(np.float64), nan=0.0), 0.0, 1.0)
     stored = np.rint(clean * top).astype(np.uint8 if bits == 8 else np.uint16)
-    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)), compress_level)
+    return _save_pil(path, Image.fromarray(np.ascontiguousarray(stored)), compress_level, text)
 
 
 def save_label_png16(path: str | Path, labels: np.ndarray, compress_level: int = 6) -> Path:
@@ -799,7 +1145,8 @@ def save_json(path: str | Path, obj: Any) -> Path:
     text = json.dumps(_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
     def writer(tmp: Path) -> None:
-        tmp.write_text(text, encoding="utf-8")
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
 
     return atomic_write(path, writer)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from sharpdepth import method
+from sharpdepth.diffusion import CONFIG_FILE as CHECKPOINT_CONFIG_FILE
 from sharpdepth.diffusion import (
     DiffusionDepthModel,
     compute_empty_prompt_embedding,
@@ -21,8 +23,10 @@ from sharpdepth.diffusion import (
     resolve_checkpoint,
     weight_bytes,
 )
+from sharpdepth.errors import CheckpointError
 from sharpdepth.geometry import scale_intrinsics
 from sharpdepth.image_ops import (
+    MAX_PROCESSING_RESOLUTION,
     ImageLike,
     as_output,
     images_to_batch,
@@ -31,7 +35,12 @@ from sharpdepth.image_ops import (
     preprocess,
 )
 from sharpdepth.int8 import int8_available
-from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
+from sharpdepth.metric_models import (
+    MetricDepthModel,
+    check_metric_depth,
+    load_metric_model,
+    spec_runs_code,
+)
 from sharpdepth.profiling import stage
 from sharpdepth.runtime import (
     fast_precision,
@@ -204,6 +213,7 @@ class SharpDepthPipeline:
         tiny_vae: str | os.PathLike[str] | None = None,
         winograd: bool | None = None,
         int8: bool | None = None,
+        trust_remote_code: bool = False,
         **options: Any,
     ) -> SharpDepthPipeline:
         """Load the sharpener from a folder or Hub id and attach a metric model.
@@ -242,6 +252,11 @@ class SharpDepthPipeline:
                 only; not the exact result). Default: in
                 the fast modes with ``dtype="auto"`` on a CPU that computes them in float32
                 (no native bfloat16), where they are the fastest arithmetic available.
+            trust_remote_code: let the checkpoint's ``sharpdepth_config.json`` name its
+                metric model as ``module:attribute`` or ``file.py:attribute``, which
+                imports and runs that code. Off by default: a checkpoint that asks for it
+                raises :class:`~sharpdepth.errors.CheckpointError` (a ``metric_model``
+                passed here is the caller's own choice and always allowed).
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
@@ -271,6 +286,11 @@ class SharpDepthPipeline:
         if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
             use_lean_heap()  # before loading, or the loading's heap stays resident
         config = read_checkpoint_config(root)
+        recorded = _recorded_settings(config, root / CHECKPOINT_CONFIG_FILE)
+        if metric_model is None:
+            metric_model = _recorded_metric_model(
+                config, root / CHECKPOINT_CONFIG_FILE, trust_remote_code
+            )
         if tiny_vae is not None and inference_mode.released_costs:
             raise ValueError("released mode measures the checkpoint's own autoencoder: tiny_vae")
         vae = load_tiny_vae(tiny_vae, torch_dtype) if tiny_vae is not None else None
@@ -294,18 +314,7 @@ class SharpDepthPipeline:
             attention_pool_levels=inference_mode.attention_pool_levels,
             in_place=not inference_mode.released_costs,
         )
-        if metric_model is None:
-            metric_model = config.get("metric_model")
-            if metric_model is None:
-                raise ValueError(
-                    "no metric model given and the checkpoint records none; pass metric_model="
-                )
-        defaults: dict[str, Any] = {
-            key: config[key]
-            for key in ("processing_resolution", "gate_variant", "confidence_threshold")
-            if key in config
-        }
-        defaults.update(options)
+        defaults = {**recorded, **options}
         if not isinstance(metric_model, MetricDepthModel) and isinstance(metric_model, str):
             metric_model = load_metric_model(metric_model, device=dev)
         pipe = cls(sharpener, metric_model, mode=inference_mode, **defaults)
@@ -394,6 +403,7 @@ class SharpDepthPipeline:
         with stage("preprocess"):
             rgb = images_to_batch(images).to(device)  # [B, 3, H, W] in [0, 1]
             b = rgb.shape[0]
+            _check_native_size(res, rgb.shape[-2], rgb.shape[-1])
             user_k = _check_intrinsics(intrinsics, b, device)
             rgb_res, rgb_pad, geometry = preprocess(rgb, res, model.downsampling_factor)
         sy = geometry.resized_size[0] / geometry.input_size[0]
@@ -470,6 +480,56 @@ class SharpDepthPipeline:
             )
 
 
+#: Pipeline options a checkpoint's ``sharpdepth_config.json`` may record.
+RECORDED_OPTIONS = ("processing_resolution", "gate_variant", "confidence_threshold")
+
+
+def _recorded_settings(config: dict[str, Any], config_path: os.PathLike[str]) -> dict[str, Any]:
+    """The pipeline options a checkpoint records, checked like the caller's own.
+
+    Raises:
+        CheckpointError: a recorded value is invalid (the message names the file).
+    """
+    recorded = {key: config[key] for key in RECORDED_OPTIONS if key in config}
+    try:
+        _check_options(
+            recorded.get("processing_resolution", DEFAULT_PROCESSING_RESOLUTION),
+            recorded.get("gate_variant", "released"),
+            recorded.get("confidence_threshold", DEFAULT_CONFIDENCE_THRESHOLD),
+        )
+    except ValueError as exc:
+        raise CheckpointError(f"{os.fspath(config_path)}: {exc}") from exc
+    return recorded
+
+
+def _recorded_metric_model(
+    config: dict[str, Any], config_path: os.PathLike[str], trust_remote_code: bool
+) -> str:
+    """The metric model a checkpoint records, refused if loading it would run code.
+
+    Raises:
+        ValueError: the checkpoint records none.
+        CheckpointError: not a name, or a ``module:attribute`` / ``file.py:attribute``
+            spec without ``trust_remote_code``.
+    """
+    spec = config.get("metric_model")
+    if spec is None:
+        raise ValueError(
+            "no metric model given and the checkpoint records none; pass metric_model="
+        )
+    where = os.fspath(config_path)
+    if not isinstance(spec, str) or not spec.strip():
+        raise CheckpointError(f"{where}: metric_model must be a model name, got {spec!r}")
+    if spec_runs_code(spec) and not trust_remote_code:
+        raise CheckpointError(
+            f"{where} names the metric model {spec!r}, which would import and run code; a "
+            "checkpoint may not run code: choose the metric model yourself (--metric-model, "
+            "metric_model=) or, if you trust this checkpoint, pass --trust-remote-code "
+            "(trust_remote_code=True)"
+        )
+    return spec
+
+
 def _released_prompt(pipe: SharpDepthPipeline) -> None:
     """Released mode: run the text encoder on the empty prompt, as the release does per call."""
     if pipe.text_encoder is None:
@@ -491,17 +551,35 @@ def _resolve_mode(mode: str | InferenceMode) -> InferenceMode:
 
 def _check_options(processing_resolution: int, gate_variant: str, threshold: float) -> None:
     """Validate the pipeline options, raising ``ValueError`` with a clear message."""
-    if not isinstance(processing_resolution, int) or processing_resolution < 0:
+    if (
+        not isinstance(processing_resolution, int)
+        or isinstance(processing_resolution, bool)
+        or not 0 <= processing_resolution <= MAX_PROCESSING_RESOLUTION
+    ):
         raise ValueError(
-            "processing_resolution must be a non-negative int (0 = native), "
-            f"got {processing_resolution!r}"
+            f"processing_resolution must be an int from 0 (native) to "
+            f"{MAX_PROCESSING_RESOLUTION}, got {processing_resolution!r}"
         )
-    if gate_variant not in method.GATE_VARIANTS:
+    if not isinstance(gate_variant, str) or gate_variant not in method.GATE_VARIANTS:
         raise ValueError(
             f"gate_variant must be one of {method.GATE_VARIANTS}, got {gate_variant!r}"
         )
-    if not 0.0 < float(threshold) <= 1.0:
+    if (
+        not isinstance(threshold, numbers.Real)
+        or isinstance(threshold, bool)
+        or not 0.0 < float(threshold) <= 1.0
+    ):
         raise ValueError(f"confidence_threshold must be in (0, 1], got {threshold!r}")
+
+
+def _check_native_size(processing_resolution: int, height: int, width: int) -> None:
+    """Native-size processing (resolution 0) is bounded like any other resolution."""
+    if processing_resolution == 0 and max(height, width) > MAX_PROCESSING_RESOLUTION:
+        raise ValueError(
+            f"the image is {width}x{height}; native-size processing (processing_resolution=0) "
+            f"is limited to {MAX_PROCESSING_RESOLUTION} pixels on the longer side: pass a "
+            "processing_resolution"
+        )
 
 
 def _check_intrinsics(

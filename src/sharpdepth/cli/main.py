@@ -35,7 +35,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sharpdepth`` and its subcommands."""
-    from sharpdepth.cli import bench, demo, evaluate, nano, predict, synth, train
+    from sharpdepth.cli import bench, demo, download, evaluate, nano, predict, synth, train
 
     parser = argparse.ArgumentParser(
         prog="sharpdepth",
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     nano.add_parser(sub)
     demo.add_parser(sub)
     bench.add_parser(sub)
+    download.add_parser(sub)
     models = sub.add_parser("models", help="list the named metric depth models")
     models.set_defaults(run=_run_models)
     return parser

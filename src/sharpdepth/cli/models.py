@@ -20,8 +20,8 @@ PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--device``, ``--dtype``,
-    ``--fast`` / ``--fastest``, ``--tiny-vae`` to ``p``."""
+    """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--trust-remote-code``,
+    ``--device``, ``--dtype``, ``--fast`` / ``--fastest``, ``--tiny-vae`` to ``p``."""
     models = p.add_mutually_exclusive_group()
     models.add_argument(
         "--checkpoint",
@@ -42,6 +42,20 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         help="metric depth model: a registry name, hf:<id or folder>, "
         "unidepth:<id>, a folder, or module:attribute / file.py:attribute of your own model "
         "(default: the one recorded in the checkpoint; `sharpdepth models` lists the names)",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="with --published: fetch the authors' checkpoint first when its folder is "
+        "missing (what `sharpdepth download published` does); without it, nothing is "
+        "downloaded",
+    )
+    p.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let the checkpoint's sharpdepth_config.json name a metric model as "
+        "module:attribute or file.py:attribute, which runs that code (default: refused; "
+        "--metric-model is always yours to choose)",
     )
     p.add_argument(
         "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
@@ -75,23 +89,37 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def published_folder() -> Path:
+    """Where the authors' checkpoint lives: ``$SHARPDEPTH_PUBLISHED_CHECKPOINT`` or
+    ``./checkpoints/sharpdepth``."""
+    return Path(os.environ.get(PUBLISHED_ENV, PUBLISHED_FOLDER)).expanduser()
+
+
 def choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
     """(checkpoint, metric model) from ``--checkpoint`` / ``--published`` / ``--metric-model``.
 
+    ``--published`` with ``--download`` fetches the authors' checkpoint when its folder
+    is missing; without ``--download`` nothing touches the network here.
+
     Raises:
         CheckpointError: ``--published`` without the authors' checkpoint folder.
+        DownloadError: ``--download`` failed.
     """
     from sharpdepth.errors import CheckpointError
     from sharpdepth.nano import NANO_CHECKPOINT
 
     if not args.published:
         return args.checkpoint or NANO_CHECKPOINT, args.metric_model
-    folder = Path(os.environ.get(PUBLISHED_ENV, PUBLISHED_FOLDER)).expanduser()
+    folder = published_folder()
+    if not folder.is_dir() and getattr(args, "download", False):
+        from sharpdepth.download import download_published
+
+        download_published(folder, progress=not getattr(args, "no_progress", False))
     if not folder.is_dir():
         raise CheckpointError(
-            f"--published needs the authors' SharpDepth checkpoint in {folder} (download it "
-            "from their repository Qualcomm-AI-research/SharpDepth and put it there, or set "
-            f"${PUBLISHED_ENV}); or pass --checkpoint FOLDER_OR_HUB_ID, e.g. a Lotus-G id"
+            f"--published needs the authors' SharpDepth checkpoint in {folder}: run "
+            "`sharpdepth download published` (or add --download), or set "
+            f"${PUBLISHED_ENV} to its folder; or pass --checkpoint FOLDER_OR_HUB_ID"
         )
     return str(folder), args.metric_model or PUBLISHED_METRIC_MODEL
 
@@ -129,6 +157,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
         dtype=args.dtype,
         mode=args.mode or "exact",
         tiny_vae=args.tiny_vae,
+        trust_remote_code=getattr(args, "trust_remote_code", False),
         **options,
     )
     return pipe, checkpoint

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
-import tempfile
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from sharpdepth.cli import options as types
 from sharpdepth.cli.models import add_model_options, load_pipeline
+from sharpdepth.image_ops import MAX_PROCESSING_RESOLUTION
 from sharpdepth.parallel import (
     OrderedExecutor,
     Prefetcher,
@@ -62,18 +63,21 @@ def add_parser(sub: Any) -> None:
     add_model_options(p)
     p.add_argument(
         "--processing-res",
-        type=int,
+        type=types.processing_resolution,
         default=None,
-        help="longer side for the networks (default 768; 0 = native)",
+        help="longer side for the networks (default 768; 0 = native; at most "
+        f"{MAX_PROCESSING_RESOLUTION})",
     )
     p.add_argument("--gate-variant", choices=["released", "paper"], default=None)
     p.add_argument(
         "--confidence-threshold",
-        type=float,
+        type=types.unit_threshold,
         default=None,
-        help="gate threshold for metric recovery (default 0.5)",
+        help="gate threshold for metric recovery, in (0, 1] (default 0.5)",
     )
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0: reproducible)")
+    p.add_argument(
+        "--seed", type=types.seed, default=0, help="noise seed (default 0: reproducible)"
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -83,13 +87,22 @@ def add_parser(sub: Any) -> None:
     known = p.add_mutually_exclusive_group()
     known.add_argument(
         "--intrinsics",
-        type=float,
+        type=types.finite_float,
         nargs=4,
+        action=types.IntrinsicsAction,
         metavar=("FX", "FY", "CX", "CY"),
-        help="known intrinsics in input pixels (all images)",
+        help="known intrinsics in input pixels (all images; FX, FY positive)",
     )
-    known.add_argument("--focal-px", type=float, help="known focal length in pixels (all images)")
-    known.add_argument("--fov", type=float, help="known horizontal field of view in degrees")
+    known.add_argument(
+        "--focal-px",
+        type=types.positive_float,
+        help="known focal length in pixels (all images; positive)",
+    )
+    known.add_argument(
+        "--fov",
+        type=types.fov_degrees,
+        help="known horizontal field of view in degrees (between 0 and 180)",
+    )
     p.add_argument(
         "--ply",
         action=argparse.BooleanOptionalAction,
@@ -103,7 +116,9 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--recursive", action="store_true", help="search folders recursively")
     p.add_argument(
-        "--skip-existing", action="store_true", help="skip images whose outputs all exist"
+        "--skip-existing",
+        action="store_true",
+        help="skip images whose output set is complete (an interrupted image is redone)",
     )
     p.add_argument(
         "--io-workers",
@@ -117,12 +132,26 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _check_output_folder(folder: Path) -> None:
-    """Create ``folder`` and make sure it is writable, or raise ``OSError``."""
+def _claim_output_folder(folder: Path, started: float) -> Any:
+    """Create ``folder``, lock it for this run and remove what interrupted runs left there.
+
+    Returns:
+        The :class:`~sharpdepth.io.FolderLock` (its creation also proves the folder is
+        writable).
+
+    Raises:
+        FolderInUseError: another run holds the folder.
+        OSError: the folder cannot be created or written.
+    """
+    from sharpdepth import io
+    from sharpdepth.export import clean_debris
+
     folder.mkdir(parents=True, exist_ok=True)
-    fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
-    os.close(fd)
-    os.unlink(probe)
+    lock = io.lock_folder(folder)
+    removed = clean_debris(folder, before=started)
+    if removed:
+        LOGGER.info("%s: removed %d files left by an interrupted run", folder, removed)
+    return lock
 
 
 def _user_intrinsics(args: argparse.Namespace, height: int, width: int) -> np.ndarray | None:
@@ -157,24 +186,62 @@ def _unique_stems(paths: list[Path], warn: bool = True) -> dict[Path, str]:
     return stems
 
 
-def _find_inputs(args: argparse.Namespace, proc: ProcessInfo) -> tuple[list[Path], list[str]]:
-    """``io.find_images`` on the inputs; in a multi-process run, process 0's list for all."""
-    from sharpdepth import io
+def _find_inputs(
+    args: argparse.Namespace, proc: ProcessInfo, locks: list[Any]
+) -> tuple[list[Path], list[str], str | None]:
+    """Claim the output folder and list the inputs; in a multi-process run process 0 does
+    both and sends the outcome to every process.
 
-    return share_from_rank0(lambda: io.find_images(args.inputs, recursive=args.recursive), proc)
+    Returns:
+        ``(paths, input errors, setup error)``: our own outputs are never inputs; the
+        setup error (folder in use or not writable) is ``None`` if the folder is ours,
+        and the lock is appended to ``locks``.
+    """
+    from sharpdepth import io
+    from sharpdepth.errors import FolderInUseError
+    from sharpdepth.export import is_prediction_output
+
+    started = time.time()
+
+    def make() -> tuple[list[Path], list[str], str | None]:
+        paths, errors = io.find_images(
+            args.inputs, recursive=args.recursive, exclude=is_prediction_output
+        )
+        if proc.rank == 0 and paths:
+            try:
+                locks.append(_claim_output_folder(args.output, started))
+            except FolderInUseError as exc:
+                return [], errors, str(exc)
+            except OSError as exc:
+                return [], errors, f"output folder {args.output} is not writable: {exc}"
+        return paths, errors, None
+
+    return share_from_rank0(make, proc)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``predict``. Exit code: 0 all images done, 1 some failed, 2 setup error.
+    """Run ``predict``. Exit code: 0 all images done, 1 some failed (or the disk filled
+    up), 2 setup error (bad inputs or models, output folder unwritable or in use).
 
     Under ``torchrun`` / ``accelerate launch`` each process takes its share of the inputs
-    (:func:`sharpdepth.parallel.shard`) and reports its own images and exit code.
+    (:func:`sharpdepth.parallel.shard`) and reports its own images and exit code; the
+    output folder is locked by process 0.
     """
+    locks: list[Any] = []  # process 0's lock on the output folder, held until we return
+    try:
+        return _run(args, locks)
+    finally:
+        for lock in locks:
+            lock.release()
+
+
+def _run(args: argparse.Namespace, locks: list[Any]) -> int:
+    """:func:`run` with the lock it releases."""
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from sharpdepth.errors import SharpDepthError
-    from sharpdepth.export import output_paths
+    from sharpdepth.errors import NoSpaceError, SharpDepthError, one_line
+    from sharpdepth.export import outputs_complete
 
     if not LOGGER.isEnabledFor(logging.DEBUG):
         import diffusers
@@ -193,18 +260,16 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         LOGGER.error("%s", exc)
         return 2
-    all_paths, input_errors = _find_inputs(args, proc)
+    all_paths, input_errors, setup_error = _find_inputs(args, proc, locks)
     # input errors are the same in every process: process 0 reports them
     failures: list[str] = list(input_errors) if proc.rank == 0 else []
     for msg in failures:
         LOGGER.error("%s", msg)
+    if setup_error is not None:
+        LOGGER.error("%s", setup_error)
+        return 2
     if not all_paths:
         LOGGER.error("no images to process")
-        return 2
-    try:
-        _check_output_folder(args.output)
-    except OSError as exc:
-        LOGGER.error("output folder %s is not writable: %s", args.output, exc)
         return 2
     device = process_device(args.device, proc)
     try:
@@ -218,7 +283,7 @@ def run(args: argparse.Namespace) -> int:
                 options[key] = value
         pipe, checkpoint = load_pipeline(args, device=device, **options)
     except (SharpDepthError, ValueError, OSError, ImportError) as exc:
-        LOGGER.error("cannot load the models: %s", exc)
+        LOGGER.error("cannot load the models: %s", one_line(exc))
         return 2
 
     stems = _unique_stems(all_paths, warn=proc.rank == 0)
@@ -230,12 +295,8 @@ def run(args: argparse.Namespace) -> int:
             "%s on %s: %d of %d images", proc.label, pipe.device, len(paths), len(all_paths)
         )
     if args.skip_existing:
-        todo = [
-            p
-            for p in paths
-            if not all(q.exists() for q in output_paths(args.output, stems[p], args.ply).values())
-        ]
-        LOGGER.info("skipping %d images with existing outputs", len(paths) - len(todo))
+        todo = [p for p in paths if not outputs_complete(args.output, stems[p], args.ply)]
+        LOGGER.info("skipping %d images with complete outputs", len(paths) - len(todo))
         paths = todo
     settings = {
         "checkpoint": str(checkpoint),
@@ -262,7 +323,13 @@ def run(args: argparse.Namespace) -> int:
             desc=f"predict ({proc.label})" if proc.distributed else "predict",
         ) as bar,
     ):
-        n_ok = _predict_all(pipe, paths, stems, args, settings, failures, bar)
+        try:
+            n_ok = _predict_all(pipe, paths, stems, args, settings, failures, bar)
+        except NoSpaceError as exc:
+            LOGGER.error(
+                "%s; stopped (free some space, then rerun with --skip-existing to finish)", exc
+            )
+            return 1
     total = len(paths)
     where = f"{proc.label}: " if proc.distributed else ""
     if failures:
@@ -355,17 +422,23 @@ def _settle(
 ) -> int:
     """Report finished writes; returns how many succeeded.
 
-    A write's ``OSError`` is an image failure. Anything else is a bug: if ``strict`` the
-    first one is re-raised once all outcomes are reported, else (already unwinding from
-    another exception) it is reported as a failure.
+    A write's ``OSError`` is an image failure, except a full disk
+    (:class:`~sharpdepth.errors.NoSpaceError`), which is re-raised once all outcomes are
+    reported, so the run stops. Anything else is a bug: if ``strict`` the first one is
+    re-raised likewise, else (already unwinding from another exception) it is reported as
+    a failure.
     """
+    from sharpdepth.errors import NoSpaceError
+
     n_ok = 0
     unexpected: BaseException | None = None
     for outcome in outcomes:
         bar.update(1)
         if outcome.error is None:
             n_ok += 1
-        elif strict and not isinstance(outcome.error, OSError):
+        elif strict and (
+            isinstance(outcome.error, NoSpaceError) or not isinstance(outcome.error, OSError)
+        ):
             unexpected = unexpected or outcome.error
         else:
             failures.append(f"{outcome.key}: cannot write outputs: {outcome.error}")

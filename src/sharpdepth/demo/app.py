@@ -40,6 +40,15 @@ NOT_AN_IMAGE = (
     "This file is not an image the demo can read: upload a JPEG, PNG, WebP, BMP or TIFF photo."
 )
 
+
+def too_many_pixels(limits: DemoLimits) -> str:
+    """The message for an upload with too many pixels (as for one refused by the runner)."""
+    return (
+        f"The image has too many pixels; the demo accepts up to {limits.max_megapixels:g} "
+        "megapixels."
+    )
+
+
 _INTRO = """\
 # SharpDepth: sharp metric depth from one image
 
@@ -72,7 +81,7 @@ def example_photos() -> list[Path]:
     return sorted(folder.glob("*.jpg"))
 
 
-def photo_input(**kwargs: Any) -> Any:
+def photo_input(limits: DemoLimits | None = None, **kwargs: Any) -> Any:
     """A ``gradio.Image`` input whose undecodable uploads raise a clear ``gradio.Error``.
 
     gradio opens the upload with Pillow before the handler runs; a file that is not an
@@ -80,19 +89,29 @@ def photo_input(**kwargs: Any) -> Any:
     ``preprocess`` is wrapped on the instance (a subclass would make gradio write a
     ``.pyi`` stub next to this module), so the page shows the stock image component.
 
+    A decompression bomb (more pixels than Pillow agrees to decode) gets the message of
+    any upload with too many pixels, without a server traceback.
+
     Args:
+        limits: the demo's limits, for the message on too many pixels.
         **kwargs: arguments of ``gradio.Image``.
     """
     gr = require_gradio()
+    bomb_message = too_many_pixels(limits or DemoLimits())
     component = gr.Image(**kwargs)
     preprocess = component.preprocess
 
     def checked_preprocess(payload: Any) -> Any:
+        from PIL import Image
+
         try:
             return preprocess(payload)
         except gr.Error:
             raise
-        except (OSError, ValueError, SyntaxError) as exc:  # Pillow's ways of failing
+        except Image.DecompressionBombError as exc:
+            raise gr.Error(bomb_message, title="Bad upload", print_exception=False) from exc
+        except Exception as exc:  # Pillow fails in many ways (OSError, SyntaxError, ...)
+            LOGGER.debug("upload refused by its image component", exc_info=True)
             raise gr.Error(NOT_AN_IMAGE, title="Bad upload", print_exception=False) from exc
 
     component.preprocess = checked_preprocess
@@ -162,6 +181,7 @@ def build_app(runner: DemoRunner, model_info: str = "", examples: bool = True) -
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 image = photo_input(
+                    limits,
                     type="filepath",
                     image_mode=None,  # hand over the file as uploaded (EXIF kept)
                     sources=["upload", "clipboard"],

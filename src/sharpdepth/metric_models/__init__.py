@@ -47,6 +47,7 @@ __all__ = [
     "list_metric_models",
     "load_bundled_metric_model",
     "load_metric_model",
+    "spec_runs_code",
 ]
 
 MetricModelKind = Literal["transformers", "unidepth", "bundled"]
@@ -217,6 +218,18 @@ def _load_from_string(
         f"or use {HF_PREFIX}<hub id or folder>, {UNIDEPTH_PREFIX}<hub id>, a local "
         "transformers model folder, or module:attribute / file.py:attribute for your own model"
     )
+
+
+def spec_runs_code(spec: str | os.PathLike[str]) -> bool:
+    """Whether :func:`load_metric_model` would import code to load ``spec``: a
+    ``module:attribute`` or ``file.py:attribute`` spec (not a registry name, a ``hf:`` /
+    ``unidepth:`` id or an existing folder, which load weights only)."""
+    key = os.fspath(spec).strip()
+    if key.lower() in _BUNDLED_NAMES or key in METRIC_MODELS:
+        return False
+    if key.startswith((HF_PREFIX, UNIDEPTH_PREFIX)) or Path(key).expanduser().is_dir():
+        return False
+    return _looks_like_import_spec(key)
 
 
 def _looks_like_import_spec(key: str) -> bool:

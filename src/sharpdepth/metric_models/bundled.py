@@ -17,6 +17,7 @@ import torch
 from sharpdepth.errors import CheckpointError
 from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device
+from sharpdepth.weights import check_weight_folder, loading_errors, read_json_object
 
 if TYPE_CHECKING:
     from sharpdepth.nano.metric_net import NanoMetricNet
@@ -80,10 +81,19 @@ class NanoMetricDepth(MetricDepthModel):
 def load_nano_metric_model(
     path: str | os.PathLike[str], device: str | torch.device | None = None
 ) -> NanoMetricDepth:
-    """Load a nano metric model folder (``config.json`` + ``model.safetensors``)."""
+    """Load a nano metric model folder (``config.json`` + ``model.safetensors``).
+
+    Raises:
+        CheckpointError: missing, corrupt or mismatched files (one line naming the file).
+    """
     from sharpdepth.nano.metric_net import NanoMetricNet
 
-    model = NanoMetricNet.from_pretrained(path)
+    root = Path(path).expanduser()
+    check_weight_folder(root)
+    if (root / "config.json").is_file():
+        read_json_object(root / "config.json")
+    with loading_errors(f"nano metric model {root}"):
+        model = NanoMetricNet.from_pretrained(root)
     wrapped = NanoMetricDepth(model)
     wrapped.to(resolve_device(device))
     LOGGER.info("loaded nano metric model from %s", path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from sharpdepth.geometry import intrinsics_from_focal
 from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device, resolve_dtype
+from sharpdepth.weights import check_weight_folder, loading_errors
 
 LOGGER = logging.getLogger(__name__)
 
@@ -151,12 +153,19 @@ class TransformersMetricDepth(MetricDepthModel):
         """
         from transformers import AutoConfig, AutoModelForDepthEstimation
 
-        config = AutoConfig.from_pretrained(name_or_path, **hf_kwargs)
+        local = Path(name_or_path).expanduser().is_dir()
+        if local:
+            check_weight_folder(Path(name_or_path).expanduser())
+        # a Hub id's OSError means "cannot fetch it": the caller reports that itself
+        what, keep = f"metric model {name_or_path}", () if local else (OSError,)
+        with loading_errors(what, keep=keep):
+            config = AutoConfig.from_pretrained(name_or_path, **hf_kwargs)
         check_metric_config(config)
-        processor = _load_processor(name_or_path, config.model_type, hf_kwargs)
-        model = AutoModelForDepthEstimation.from_pretrained(
-            name_or_path, config=config, **hf_kwargs
-        )
+        with loading_errors(what, keep=keep):
+            processor = _load_processor(name_or_path, config.model_type, hf_kwargs)
+            model = AutoModelForDepthEstimation.from_pretrained(
+                name_or_path, config=config, **hf_kwargs
+            )
         return cls(model, processor, name=str(name_or_path), device=device, dtype=dtype)
 
     @torch.no_grad()
