@@ -310,3 +310,38 @@ def test_tiny_vae_option_reaches_the_pipeline(
     assert settings["mode"] == "fast" and settings["tiny_vae"] == str(taesd)
     assert np.isfinite(np.load(out / "rgb_depth.npy")).all()
     assert _run(rgb, *common, "--tiny-vae", str(tmp_path / "missing")) != 0
+
+
+def test_exr_output_equals_the_npy_and_counts_in_the_set(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, tmp_path: Path
+) -> None:
+    from sharpdepth.export import outputs_complete
+
+    Image.new("RGB", (40, 30), (120, 80, 40)).save(tmp_path / "p.png")
+    out = tmp_path / "out"
+    common = _common(tiny_checkpoints["released"], metric_dir, out)
+    assert _run(str(tmp_path / "p.png"), *common, "--no-ply", "--exr") == 0
+    depth = io.load_depth_npy(out / "p_depth.npy")
+    exr = io.load_depth_exr(out / "p_depth.exr")
+    assert exr.dtype == np.float32 and np.array_equal(exr, depth)
+    assert io.exr_header(out / "p_depth.exr")["software"] == "sharpdepth"
+    meta = json.loads((out / "p.json").read_text())
+    assert meta["files"]["depth_exr"]["name"] == "p_depth.exr"
+    assert outputs_complete(out, "p", ply=False, exr=True)
+    (out / "p_depth.exr").unlink()
+    assert not outputs_complete(out, "p", ply=False, exr=True)
+    assert _run(str(tmp_path / "p.png"), *common, "--no-ply", "--exr", "--skip-existing") == 0
+    assert np.array_equal(io.load_depth_exr(out / "p_depth.exr"), depth)  # redone
+
+
+def test_exr_of_another_program_is_not_overwritten(
+    tiny_checkpoints: dict[str, Path], metric_dir: Path, tmp_path: Path
+) -> None:
+    Image.new("RGB", (40, 30), (120, 80, 40)).save(tmp_path / "p.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    io.save_depth_exr(out / "p_depth.exr", np.ones((3, 3), np.float32))  # no "software"
+    before = (out / "p_depth.exr").read_bytes()
+    common = _common(tiny_checkpoints["released"], metric_dir, out)
+    assert _run(str(tmp_path / "p.png"), *common, "--no-ply", "--exr") != 0
+    assert (out / "p_depth.exr").read_bytes() == before

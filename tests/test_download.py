@@ -304,3 +304,22 @@ def test_published_with_download_fetches_the_missing_folder(
     assert Path(checkpoint) == tmp_path / "ckpt"
     assert (tmp_path / "ckpt" / "model_index.json").is_file()
     assert metric == "unidepth-v1-vitl14"
+
+
+def test_train_published_needs_its_folder_and_starts_from_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from sharpdepth.cli.main import main
+    from sharpdepth.cli.train import published_overrides
+
+    monkeypatch.setenv("SHARPDEPTH_PUBLISHED_CHECKPOINT", str(tmp_path / "ckpt"))
+    assert main(["train", "--published", "data.train=" + str(tmp_path)]) == 2
+    assert "run `sharpdepth download published`" in capsys.readouterr().err
+    (tmp_path / "ckpt").mkdir()
+    args = argparse.Namespace(published=True, download=False)
+    assert published_overrides(args) == [
+        f"model.prior={tmp_path / 'ckpt'}",
+        "model.metric_model=unidepth-v1-vitl14",
+    ]

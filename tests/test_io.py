@@ -316,6 +316,18 @@ def test_depth_npy_round_trip(tmp_path: Path) -> None:
     assert (tmp_path / "d.depth").exists()
 
 
+def test_depth_exr_round_trip(tmp_path: Path) -> None:
+    depth = np.random.default_rng(0).uniform(0.1, 80.0, (7, 11)).astype(np.float32)
+    depth[0, 0], depth[1, 1] = np.nan, np.inf
+    path = io.save_depth_exr(tmp_path / "d.exr", depth, software="me")
+    back = io.load_depth_exr(path)
+    assert back.dtype == np.float32 and back.shape == (7, 11)
+    np.testing.assert_array_equal(back, depth)  # bit-exact, NaN and inf included
+    assert io.exr_header(path)["software"] == "me"
+    assert io.exr_header(tmp_path / "missing.exr") == {}
+    assert [p.name for p in tmp_path.iterdir()] == ["d.exr"]  # no temporary file left
+
+
 def test_depth_png16_round_trip_invalid_and_clipping(tmp_path: Path) -> None:
     depth = np.array(
         [[1.2344, 0.0, -1.0], [np.nan, np.inf, 70.0], [65.535, 0.0001, 3.0]], dtype=np.float32

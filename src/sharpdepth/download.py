@@ -220,7 +220,8 @@ def join_parts(parts: Sequence[Path], dest: Path) -> Path:
 def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
     """Why an archive member may not be extracted, or ``None`` when it is safe."""
     name = PurePosixPath(member.name)
-    if name.is_absolute() or member.name.startswith(("/", "\\")) or ":" in name.parts[0]:
+    drive = bool(name.parts) and ":" in name.parts[0]  # "C:..." on Windows
+    if name.is_absolute() or member.name.startswith(("/", "\\")) or drive:
         return "absolute path"
     if ".." in name.parts:
         return "path with '..'"

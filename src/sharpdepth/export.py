@@ -5,6 +5,7 @@ Per image ``STEM`` (every file written atomically, the JSON last):
 ============================  ===========================================================
 ``STEM_depth.npy``            float32 ``[H, W]`` sharp metric depth, metres
 ``STEM_depth.png``            uint16 depth in millimetres (0 = invalid, max 65.535 m)
+``STEM_depth.exr``            float32 one-channel (``Z``) OpenEXR depth, metres (optional)
 ``STEM_depth_color.png``      colourised sharp depth (inverse depth, turbo)
 ``STEM_metric_depth.npy``     float32 ``[H, W]`` the metric model's depth, metres
 ``STEM_metric_depth_color.png``  colourised metric depth, same colour scale as above
@@ -17,7 +18,8 @@ The set is one unit: the JSON is removed before the others are rewritten and wri
 again last, listing every file with its size, so a set is complete exactly when its JSON
 says so (:func:`outputs_complete`); a failed write removes the whole set. Existing files
 are only replaced if sharpdepth wrote them (:func:`check_overwritable`): the JSON and PLY
-say so in their content, the PNGs in a ``Software`` text chunk, and while a set is being
+say so in their content, the PNGs in a ``Software`` text chunk, the EXR in its
+``software`` header attribute, and while a set is being
 written a hidden journal ``.STEM.sharpdepth-writing.json`` lists its files.
 """
 
@@ -55,6 +57,7 @@ PLY_MARK = b"comment written by sharpdepth"
 OUTPUT_SUFFIXES: dict[str, str] = {
     "depth_npy": "_depth.npy",
     "depth_png16": "_depth.png",
+    "depth_exr": "_depth.exr",
     "depth_color": "_depth_color.png",
     "metric_depth_npy": "_metric_depth.npy",
     "metric_depth_color": "_metric_depth_color.png",
@@ -156,12 +159,14 @@ def choose_intrinsics(
     return k.numpy().astype(np.float32), "default_fov"
 
 
-def output_paths(out_dir: Path, stem: str, ply: bool) -> dict[str, Path]:
-    """The files :func:`write_prediction` writes for ``stem``, by kind (JSON last)."""
+def output_paths(out_dir: Path, stem: str, ply: bool, exr: bool = False) -> dict[str, Path]:
+    """The files :func:`write_prediction` writes for ``stem``, by kind (JSON last); the
+    PLY and the EXR only when asked for."""
+    optional = {"ply": ply, "depth_exr": exr}
     return {
         kind: Path(out_dir) / f"{stem}{suffix}"
         for kind, suffix in OUTPUT_SUFFIXES.items()
-        if ply or kind != "ply"
+        if optional.get(kind, True)
     }
 
 
@@ -205,6 +210,8 @@ def _marked(path: Path) -> bool:
         return io.png_text(path).get("Software") == WRITTEN_BY
     if suffix == ".json":
         return read_meta(path) is not None
+    if suffix == ".exr":
+        return io.exr_header(path).get("software") == WRITTEN_BY
     if suffix == ".ply":
         try:
             with open(path, "rb") as handle:
@@ -269,14 +276,15 @@ def _set_complete(meta: dict[str, Any] | None, folder: Path) -> bool:
     return True
 
 
-def outputs_complete(out_dir: Path, stem: str, ply: bool) -> bool:
-    """Whether ``stem``'s outputs (with the PLY if ``ply``) form one complete set.
+def outputs_complete(out_dir: Path, stem: str, ply: bool, exr: bool = False) -> bool:
+    """Whether ``stem``'s outputs (with the PLY if ``ply``, the EXR if ``exr``) form one
+    complete set.
 
     A set is complete when its JSON was written by sharpdepth and every file the JSON
     lists exists with the recorded size. A sidecar of an earlier version that did not
     list its files counts as complete when every file exists.
     """
-    paths = output_paths(out_dir, stem, ply)
+    paths = output_paths(out_dir, stem, ply, exr)
     meta = read_meta(paths["meta"])
     if meta is None:
         return False
@@ -343,6 +351,7 @@ def write_prediction(
     ply: bool = False,
     drop_edges: bool = False,
     metadata: dict[str, Any] | None = None,
+    exr: bool = False,
 ) -> dict[str, Path]:
     """Write every output of one image as one unit (see the module docstring).
 
@@ -356,7 +365,7 @@ def write_prediction(
             image's set is removed, so no partial set is left.
     """
     out_dir = Path(out_dir)
-    paths = output_paths(out_dir, stem, ply)
+    paths = output_paths(out_dir, stem, ply, exr)
     check_overwritable(paths.values(), stem)
     journal = journal_path(out_dir, stem)
     io.save_json(journal, {"written_by": WRITTEN_BY, "files": [p.name for p in paths.values()]})
@@ -382,6 +391,8 @@ def _write_files(
     vmin, vmax = vis.depth_range(pred.metric_depth, valid)
     io.save_depth_npy(paths["depth_npy"], pred.depth.astype(np.float32))
     io.save_depth_png16(paths["depth_png16"], pred.depth, scale=PNG16_SCALE, text=PNG_TEXT)
+    if "depth_exr" in paths:
+        io.save_depth_exr(paths["depth_exr"], pred.depth.astype(np.float32), WRITTEN_BY)
     io.save_rgb_png(
         paths["depth_color"], vis.colorize_depth(pred.depth, vmin=vmin, vmax=vmax), text=PNG_TEXT
     )

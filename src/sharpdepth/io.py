@@ -794,6 +794,70 @@ def save_depth_npy(path: str | Path, depth: np.ndarray) -> Path:
     return atomic_write(path, writer)
 
 
+#: The single channel of the depth EXR files (the usual name of depth in EXR tools).
+EXR_CHANNEL = "Z"
+
+
+def _openexr() -> Any:
+    """The ``OpenEXR`` module (``pip install "sharpdepth[exr]"``)."""
+    try:
+        import OpenEXR
+    except ImportError as exc:
+        from sharpdepth.errors import MissingDependencyError
+
+        raise MissingDependencyError(
+            'EXR output needs OpenEXR: pip install "sharpdepth[exr]"'
+        ) from exc
+    return OpenEXR
+
+
+def save_depth_exr(path: str | Path, depth: np.ndarray, software: str | None = None) -> Path:
+    """Save a depth map as a one-channel float32 OpenEXR file (channel ``Z``), atomically.
+
+    Args:
+        path: destination (``.exr``).
+        depth: ``[H, W]`` depth in metres; ``NaN``/``inf`` kept.
+        software: optional ``software`` header attribute (who wrote the file).
+
+    Returns:
+        ``path``.
+    """
+    exr = _openexr()
+    data = np.ascontiguousarray(_check_depth(depth))
+    header: dict[str, Any] = {"compression": exr.ZIP_COMPRESSION, "type": exr.scanlineimage}
+    if software is not None:
+        header["software"] = software
+
+    def writer(tmp: Path) -> None:
+        exr.File(header, {EXR_CHANNEL: data}).write(str(tmp))
+
+    return atomic_write(path, writer)
+
+
+def exr_header(path: str | Path) -> dict[str, Any]:
+    """The header attributes of an OpenEXR file; ``{}`` if it cannot be read."""
+    try:
+        exr = _openexr()
+        with exr.File(str(path)) as f:
+            return dict(f.header())
+    except Exception:  # any unreadable file: not ours
+        return {}
+
+
+def load_depth_exr(path: str | Path) -> np.ndarray:
+    """Read a depth map written by :func:`save_depth_exr`: ``[H, W]`` float32 metres.
+
+    Raises:
+        ValueError: the file has no ``Z`` channel.
+    """
+    exr = _openexr()
+    with exr.File(str(path)) as f:
+        channels = f.channels()
+        if EXR_CHANNEL not in channels:
+            raise ValueError(f"{path}: no {EXR_CHANNEL!r} channel (has {sorted(channels)})")
+        return np.asarray(channels[EXR_CHANNEL].pixels, dtype=np.float32)
+
+
 def load_depth_npy(path: str | Path) -> np.ndarray:
     """Read a depth map written by :func:`save_depth_npy`.
 

@@ -110,6 +110,12 @@ def add_parser(sub: Any) -> None:
         help="write a coloured point cloud (.ply; default on, --no-ply to skip)",
     )
     p.add_argument(
+        "--exr",
+        action="store_true",
+        help="also write the depth as a one-channel float32 OpenEXR file (STEM_depth.exr, "
+        'metres) for graphics tools; needs pip install "sharpdepth[exr]"',
+    )
+    p.add_argument(
         "--ply-drop-edges",
         action="store_true",
         help="drop flying pixels at depth edges in the point cloud",
@@ -295,7 +301,7 @@ def _run(args: argparse.Namespace, locks: list[Any]) -> int:
             "%s on %s: %d of %d images", proc.label, pipe.device, len(paths), len(all_paths)
         )
     if args.skip_existing:
-        todo = [p for p in paths if not outputs_complete(args.output, stems[p], args.ply)]
+        todo = [p for p in paths if not outputs_complete(args.output, stems[p], args.ply, args.exr)]
         LOGGER.info("skipping %d images with complete outputs", len(paths) - len(todo))
         paths = todo
     settings = {
@@ -406,6 +412,7 @@ def _predict_all(
                             ply=args.ply,
                             drop_edges=args.ply_drop_edges,
                             metadata={"input": str(item.path), **settings},
+                            exr=args.exr,
                         )
                         n_ok += _settle(writer.submit(item.path, task), failures, bar)
         except BaseException:

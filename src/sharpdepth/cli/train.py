@@ -25,7 +25,37 @@ def add_parser(sub: Any) -> None:
     p.add_argument("overrides", nargs="*", help="section.key=value overrides")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many more steps")
+    p.add_argument(
+        "--published",
+        action="store_true",
+        help="start from the authors' SharpDepth checkpoint (model.prior = its folder, "
+        "model.metric_model = unidepth-v1-vitl14 unless set), e.g. to fine-tune it on your "
+        "images; the folder must exist (`sharpdepth download published`) or use --download",
+    )
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="with --published: fetch the authors' checkpoint first when it is missing",
+    )
     p.set_defaults(run=run)
+
+
+def published_overrides(args: argparse.Namespace) -> list[str]:
+    """``model.prior`` / ``model.metric_model`` overrides for ``--published`` (placed
+    before the user's own overrides, which win).
+
+    Raises:
+        CheckpointError: the checkpoint folder is missing (and not downloaded).
+    """
+    from sharpdepth.cli.models import choose_models
+
+    if not args.published:
+        return []
+    query = argparse.Namespace(
+        published=True, download=args.download, metric_model=None, checkpoint=None
+    )
+    checkpoint, metric = choose_models(query)
+    return [f"model.prior={checkpoint}", f"model.metric_model={metric}"]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from sharpdepth.training.trainer import Trainer
 
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, [*published_overrides(args), *args.overrides])
         if not config.model.prior or not config.data.train:
             raise ValueError(
                 "model.prior and data.train must be set (in the config or as overrides)"
