@@ -238,8 +238,10 @@ def test_bench_command_measures_every_mode_in_one_run(
     assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
     # no layer is wide enough for Winograd; exact's up-sampling in sub-pixel form rounds
-    # differently from +direct's plain up-sampling
-    assert diffs["exact+direct"]["mean_rel"] < 1e-6
+    # differently from +direct's plain up-sampling. Measured 1e-8 on an idle 2-core CPU,
+    # 7e-7 to 1e-5 when another process shares the cores (threaded reductions split
+    # differently): rounding either way, far below any real difference (fast: 1e-2)
+    assert diffs["exact+direct"]["mean_rel"] < 1e-4
     # the tiny models are narrower than int8.MIN_FEATURES: fast has no int8 layers either
     assert diffs["fast+float"] == diffs["fast"]
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
