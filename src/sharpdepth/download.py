@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from sharpdepth.errors import SharpDepthError
+from sharpdepth.io import atomic_write, save_json
 
 LOGGER = logging.getLogger(__name__)
 
@@ -105,11 +106,7 @@ def _read_manifest(path: Path) -> dict[str, Digest]:
 
 def _write_manifest(path: Path, digests: dict[str, Digest]) -> None:
     """Write the manifest atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = {n: {"size": d.size, "sha256": d.sha256} for n, d in sorted(digests.items())}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(body, indent=2) + "\n")
-    tmp.replace(path)
+    save_json(path, {n: {"size": d.size, "sha256": d.sha256} for n, d in sorted(digests.items())})
 
 
 def download_file(url: str, dest: Path, progress: bool = True, timeout: float = 60.0) -> Path:
@@ -208,13 +205,14 @@ def verify_parts(
 
 def join_parts(parts: Sequence[Path], dest: Path) -> Path:
     """Concatenate ``parts`` into ``dest`` (written under a temporary name first)."""
-    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as out:
-        for part in parts:
-            with open(part, "rb") as f:
-                shutil.copyfileobj(f, out, CHUNK_BYTES)
-    tmp.replace(dest)
-    return dest
+
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, CHUNK_BYTES)
+
+    return atomic_write(dest, writer)
 
 
 def _unsafe_reason(member: tarfile.TarInfo) -> str | None:
