@@ -50,7 +50,7 @@ RECIPES = ("metric", "vae", "prior", "sharpdepth", "tiny-vae")
 class NanoData:
     """The synthetic dataset every nano recipe trains on (rendered if missing)."""
 
-    n: int = 10000
+    n: int = 40000
     height: int = 256
     width: int = 256
     seed: int = 0
