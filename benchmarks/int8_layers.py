@@ -1,20 +1,20 @@
-"""Benchmark of ``sharpdepth.int8``: the SD-2 UNet's linear layers and convolutions in int8
+"""Benchmark of ``sharpdepth.accel.int8``: the SD-2 UNet's linear layers and convolutions in int8
 against float32.
 
 For each linear layer shape of the SD-2 UNet's transformer blocks at 768 x 512 px
 (latent 96 x 64: 6144, 1536, 384 and 96 tokens at the four levels), times
-``torch.nn.functional.linear`` and :class:`~sharpdepth.int8.Int8Linear` on the same
+``torch.nn.functional.linear`` and :class:`~sharpdepth.accel.int8.Int8Linear` on the same
 random input, alternating the two for ``--repeats`` rounds after a warm-up, and prints
 the median times, the speed-up and the int8 result's relative L2 error. The same for
 each convolution shape met in one pass of a random-weight SD-2 UNet at that size
-(:class:`~sharpdepth.int8.Int8Conv2d` against the float32 layer as the pipeline runs it:
+(:class:`~sharpdepth.accel.int8.Int8Conv2d` against the float32 layer as the pipeline runs it:
 Winograd, matrix product or direct), on inputs after a SiLU as in the UNet's blocks.
 Then (unless ``--no-unet``) it times whole UNet passes
 (:func:`~sharpdepth.testing.sd2_unet`, with the pipeline's Winograd / GEMM convolutions)
 in float32, with int8 linear layers only, and with int8 linear layers and convolutions
 (fast mode), alternating, and prints their relative output differences. With
 ``--pipeline-rounds N`` it finally loads two fast-mode pipelines with a tiny autoencoder
-on the random-weight SD-2 checkpoint of ``sharpdepth bench`` (built once in its cache),
+on the random-weight SD-2 checkpoint of ``sharpdepth speed`` (built once in its cache),
 one with int8 layers (the default) and one without, and times N alternating 768 px calls
 of each on the bench photo after a warm-up call.
 
@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sharpdepth.int8 import (
+from sharpdepth.accel.int8 import (
     Int8Conv2d,
     Int8Linear,
     int8_available,
@@ -126,8 +126,8 @@ def _run_unet(net: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> torch.T
 
 def conv_layers(repeats: int) -> None:
     """Print the per-layer table of the convolutions of one SD-2 UNet pass."""
+    from sharpdepth.accel.winograd import use_winograd
     from sharpdepth.testing import sd2_unet
-    from sharpdepth.winograd import use_winograd
 
     unet = sd2_unet()
     use_winograd(unet)
@@ -174,8 +174,8 @@ def conv_layers(repeats: int) -> None:
 
 def unet_passes(repeats: int) -> None:
     """Print whole SD-2 UNet passes: float32, int8 linear layers, int8 linear + conv."""
+    from sharpdepth.accel.winograd import use_winograd
     from sharpdepth.testing import sd2_unet
-    from sharpdepth.winograd import use_winograd
 
     unet = sd2_unet()
     use_winograd(unet)
@@ -200,13 +200,13 @@ def unet_passes(repeats: int) -> None:
 
 def pipeline_calls(rounds: int) -> None:
     """Print alternating fast+tiny calls with and without int8 layers (SD-2 shapes)."""
-    from sharpdepth import bench
+    from sharpdepth.accel import speed
     from sharpdepth.pipeline import SharpDepthPipeline
 
-    cache = bench.default_cache()
-    checkpoint = bench.build_checkpoint("sd2", cache)
-    tiny_vae = bench.build_tiny_vae("sd2", cache)
-    photo = str(bench.default_photo())
+    cache = speed.default_cache()
+    checkpoint = speed.build_checkpoint("sd2", cache)
+    tiny_vae = speed.build_tiny_vae("sd2", cache)
+    photo = str(speed.default_photo())
     pipes = {
         name: SharpDepthPipeline.from_pretrained(
             checkpoint,

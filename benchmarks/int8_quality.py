@@ -2,7 +2,7 @@
 and convolution of at least 16 features or channels in int8.
 
 The bundled nano models' layers (32-128 features) are narrower than
-:data:`sharpdepth.int8.MIN_FEATURES` and :data:`sharpdepth.int8.MIN_CONV_CHANNELS`, so
+:data:`sharpdepth.accel.int8.MIN_FEATURES` and :data:`sharpdepth.accel.int8.MIN_CONV_CHANNELS`, so
 fast mode leaves them in float32 (int8 would be slower at that size). This script lowers
 both thresholds to 16 for one ``sharpdepth eval`` run, so the nano family's quality on
 the synthetic test split shows the int8 arithmetic that fast mode uses for wide
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from sharpdepth import int8
+from sharpdepth.accel import int8
 from sharpdepth.cli.main import main
 
 if __name__ == "__main__":

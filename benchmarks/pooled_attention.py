@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.attention``: SD-2 UNet passes with full and with pooled
+"""Benchmark of ``sharpdepth.accel.attention``: SD-2 UNet passes with full and with pooled
 self-attention.
 
 Builds a random-weight SD-2 UNet (:func:`~sharpdepth.testing.sd2_unet`) prepared as fast
@@ -21,10 +21,10 @@ import time
 
 import torch
 
-from sharpdepth.attention import use_full_attention, use_pooled_attention
-from sharpdepth.int8 import int8_available, quantize_int8
+from sharpdepth.accel.attention import use_full_attention, use_pooled_attention
+from sharpdepth.accel.int8 import int8_available, quantize_int8
+from sharpdepth.accel.winograd import use_winograd
 from sharpdepth.testing import sd2_unet
-from sharpdepth.winograd import use_winograd
 
 
 def main() -> None:

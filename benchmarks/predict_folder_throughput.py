@@ -84,7 +84,7 @@ def main() -> None:
     from sharpdepth.cli.main import build_parser
     from sharpdepth.pipeline import SharpDepthPipeline
 
-    with tempfile.TemporaryDirectory(prefix="sharpdepth-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sharpdepth-speed-") as tmp:
         root = Path(tmp)
         (root / "in").mkdir()
         paths = write_photos(root / "in", opts.images)

@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.upsampling``: each up-sampling stage (nearest 2x, then a 3x3
+"""Benchmark of ``sharpdepth.accel.upsampling``: each up-sampling stage (nearest 2x, then a 3x3
 convolution) computed on the up-sampled input and in sub-pixel form.
 
 For the up-sampling stages of the SD-2 UNet, the SD-2 autoencoder's decoder and TAESD's
@@ -6,14 +6,14 @@ decoder at 768 x 512 px (latent 96 x 64), times on the same random input, altern
 ``--repeats`` rounds after a warm-up:
 
 * float32: ``F.interpolate`` followed by the convolution the pipeline would otherwise run
-  (:class:`~sharpdepth.winograd.WinogradConv2d`: Winograd, a matrix product or direct),
-  against :func:`~sharpdepth.upsampling.upsample_conv3x3`;
+  (:class:`~sharpdepth.accel.winograd.WinogradConv2d`: Winograd, a matrix product or direct),
+  against :func:`~sharpdepth.accel.upsampling.upsample_conv3x3`;
 * int8 (the UNet's stages, when oneDNN's int8 convolutions exist): an
-  :class:`~sharpdepth.int8.Int8Conv2d` on the up-sampled input against
-  :class:`~sharpdepth.int8.Int8UpsampleConv2d`.
+  :class:`~sharpdepth.accel.int8.Int8Conv2d` on the up-sampled input against
+  :class:`~sharpdepth.accel.int8.Int8UpsampleConv2d`.
 
 Prints the medians, the speed-up, which form the pipeline uses
-(:func:`~sharpdepth.upsampling.subpixel_applies`) and each result's error against a
+(:func:`~sharpdepth.accel.upsampling.subpixel_applies`) and each result's error against a
 float64 computation (largest error relative to the largest output for float32, relative
 L2 for int8). The autoencoder's stages are the slowest to run (about 2 s each way).
 
@@ -30,13 +30,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from sharpdepth.int8 import Int8Conv2d, Int8UpsampleConv2d, int8_convolution_available
-from sharpdepth.upsampling import (
+from sharpdepth.accel.int8 import Int8Conv2d, Int8UpsampleConv2d, int8_convolution_available
+from sharpdepth.accel.upsampling import (
     subpixel_applies,
     upsample_conv3x3,
     upsample_nearest2x,
 )
-from sharpdepth.winograd import WinogradConv2d
+from sharpdepth.accel.winograd import WinogradConv2d
 
 #: (where, channels, low-resolution height, width, channels-last)
 STAGES = (

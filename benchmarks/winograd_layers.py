@@ -1,15 +1,15 @@
-"""Benchmark of ``sharpdepth.winograd``: one 3x3 layer by Winograd, by one matrix product
+"""Benchmark of ``sharpdepth.accel.winograd``: one 3x3 layer by Winograd, by one matrix product
 ("GEMM") and by the direct convolution.
 
 For the layer shapes of the SD-2 autoencoder and UNet at 768 x 512 px (latent 96 x 64),
-times ``torch.nn.functional.conv2d``, :func:`~sharpdepth.winograd.winograd_conv3x3` and
+times ``torch.nn.functional.conv2d``, :func:`~sharpdepth.accel.winograd.winograd_conv3x3` and
 (for layers of at most ``4 x`` as many pixels as output channels, where its unfolded
-input stays small) :func:`~sharpdepth.winograd.gemm_conv3x3` on the same random float32
+input stays small) :func:`~sharpdepth.accel.winograd.gemm_conv3x3` on the same random float32
 input (channels-last for the autoencoder's layers, as the pipeline runs them on the
 CPU; contiguous for the UNet's), alternating them for ``--repeats`` rounds after a
 warm-up. Prints the median times, the speed-ups over direct, which one the pipeline uses
-for that layer (:func:`~sharpdepth.winograd.winograd_applies`,
-:func:`~sharpdepth.winograd.gemm_applies`) and each result's largest error against a
+for that layer (:func:`~sharpdepth.accel.winograd.winograd_applies`,
+:func:`~sharpdepth.accel.winograd.gemm_applies`) and each result's largest error against a
 float64 convolution, relative to the output's largest magnitude.
 
 Usage: ``python benchmarks/winograd_layers.py [--repeats 3] [--threads N]``.
@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from sharpdepth.winograd import gemm_applies, gemm_conv3x3, winograd_applies, winograd_conv3x3
+from sharpdepth.accel.winograd import gemm_applies, gemm_conv3x3, winograd_applies, winograd_conv3x3
 
 #: (where, input channels, output channels, height, width, channels-last)
 LAYERS = (

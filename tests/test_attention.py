@@ -1,4 +1,4 @@
-"""Pooled keys and values at the UNet's first attention level (sharpdepth.attention)."""
+"""Pooled keys and values at the UNet's first attention level (sharpdepth.accel.attention)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from sharpdepth import SharpDepthPipeline
-from sharpdepth.attention import (
+from sharpdepth.accel import INFERENCE_MODES
+from sharpdepth.accel.attention import (
     PooledKeyValues,
     has_pooled_attention,
     pool_tokens,
@@ -20,7 +21,6 @@ from sharpdepth.attention import (
     use_pooled_attention,
 )
 from sharpdepth.nano.recipes import CROSS_ATTENTION_DIM, nano_unet
-from sharpdepth.pipeline import INFERENCE_MODES
 from sharpdepth.testing import SmoothMetricModel
 
 

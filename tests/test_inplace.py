@@ -1,4 +1,4 @@
-"""In-place activations for inference (sharpdepth.inplace)."""
+"""In-place activations for inference (sharpdepth.accel.inplace)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.inplace import use_in_place_geglu, use_in_place_resnets
-from sharpdepth.int8 import Int8Linear, int8_available, quantize_int8
+from sharpdepth.accel import prepare
+from sharpdepth.accel.inplace import use_in_place_geglu, use_in_place_resnets
+from sharpdepth.accel.int8 import Int8Linear, int8_available, quantize_int8
+from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.testing import tiny_unet
 
 
@@ -99,11 +100,11 @@ def test_in_place_resnet_keeps_a_scale_factor_and_the_input() -> None:
     assert torch.equal(x, x_copy) and torch.equal(temb, temb_copy)  # inputs untouched
 
 
-def test_prepare_inference_uses_in_place_layers(tiny_checkpoints: dict[str, Path]) -> None:
+def test_prepare_uses_in_place_layers(tiny_checkpoints: dict[str, Path]) -> None:
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
-    model.prepare_inference()
+    prepare(model)
     assert {type(m).__name__ for m in _geglu_layers(model.unet)} == {"GEGLU"}
-    model.prepare_inference(in_place=True)
+    prepare(model, in_place=True)
     layers = _geglu_layers(model.unet)
     assert layers and all(type(m).__name__ == "InPlaceGEGLU" for m in layers)
     names = {type(m).__name__ for m in model.unet.modules()}

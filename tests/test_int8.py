@@ -1,4 +1,4 @@
-"""Int8 linear and convolution layers (sharpdepth.int8) and their use in the pipeline's fast
+"""Int8 linear and convolution layers (sharpdepth.accel.int8) and their use in the pipeline's fast
 modes."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from sharpdepth import SharpDepthPipeline, int8, pipeline
-from sharpdepth.int8 import (
+from sharpdepth import SharpDepthPipeline
+from sharpdepth.accel import int8, modes, prepare
+from sharpdepth.accel.int8 import (
     Int8Conv2d,
     Int8Linear,
     has_int8_layers,
@@ -183,7 +184,7 @@ def _pipe(root: Path, **kwargs: object) -> SharpDepthPipeline:
 def float32_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fast modes pick float32 arithmetic with bfloat16 storage, as on a CPU without
     native bfloat16 (where they use int8 layers)."""
-    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
+    monkeypatch.setattr(modes, "fast_precision", lambda device: (torch.float32, torch.bfloat16))
 
 
 def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
@@ -214,7 +215,7 @@ def test_fast_mode_uses_int8_where_the_cpu_computes_float32(
 def test_int8_is_off_with_native_reduced_precision_and_in_released_mode(
     tiny_checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "fast_precision", lambda device: (torch.bfloat16,) * 2)
+    monkeypatch.setattr(modes, "fast_precision", lambda device: (torch.bfloat16,) * 2)
     monkeypatch.setattr(int8, "MIN_FEATURES", 16)  # would convert the tiny models' layers
     monkeypatch.setattr(int8, "MIN_CONV_CHANNELS", 16)
     assert not has_int8_layers(_pipe(tiny_checkpoints["sharpdepth"], mode="fast").sharpener.unet)
@@ -226,14 +227,14 @@ def test_int8_is_off_with_native_reduced_precision_and_in_released_mode(
 def test_int8_converts_a_tiny_autoencoders_inner_convolutions(
     tiny_checkpoints: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sharpdepth.diffusion import DiffusionDepthModel
+    from sharpdepth.models.diffusion import DiffusionDepthModel
     from sharpdepth.testing import taesd_like
 
     monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 8)  # taesd_like's width
     root = tiny_checkpoints["sharpdepth"]
     reference = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
     model = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
-    model.prepare_inference(torch.float32, int8=True)
+    prepare(model, torch.float32, int8=True)
     vae = model.vae
     assert has_int8_layers(vae)
     # the first and last convolutions (3 or 4 channels) stay float
@@ -248,7 +249,7 @@ def test_int8_converts_a_tiny_autoencoders_inner_convolutions(
     assert _relative_l2(depth, depth_ref) < 0.05
     monkeypatch.setattr(int8, "MIN_TINY_AUTOENCODER_CHANNELS", 16)  # wider than its layers
     narrow = DiffusionDepthModel.from_pretrained(root, vae=taesd_like(seed=3))
-    assert not has_int8_layers(narrow.prepare_inference(torch.float32, int8=True).vae)
+    assert not has_int8_layers(prepare(narrow, torch.float32, int8=True).vae)
 
 
 @needs_int8_conv

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sharpdepth.errors import CheckpointError, InvalidMetricDepthError, MissingDependencyError
-from sharpdepth.metric_models import (
+from sharpdepth.models.metric import (
     METRIC_MODELS,
     CallableMetricModel,
     MetricDepthModel,
@@ -21,8 +21,8 @@ from sharpdepth.metric_models import (
     list_metric_models,
     load_metric_model,
 )
-from sharpdepth.metric_models.transformers_models import TransformersMetricDepth
-from sharpdepth.metric_models.unidepth import UniDepthMetricDepth
+from sharpdepth.models.metric.transformers_models import TransformersMetricDepth
+from sharpdepth.models.metric.unidepth import UniDepthMetricDepth
 from sharpdepth.testing import (
     perturb_weights,
     tiny_depth_anything,
@@ -437,7 +437,7 @@ def test_unknown_name_lists_known_models() -> None:
 
 @pytest.mark.parametrize("name", ["nano", "bundled"])
 def test_bundled_nano_metric_model_loads_by_name(name: str) -> None:
-    from sharpdepth.metric_models.bundled import NanoMetricDepth
+    from sharpdepth.models.metric.bundled import NanoMetricDepth
 
     model = load_metric_model(name, device="cpu")
     assert isinstance(model, NanoMetricDepth) and model.spec == name

@@ -11,8 +11,8 @@ import torch
 
 from sharpdepth.cli.main import main
 from sharpdepth.errors import CheckpointError
-from sharpdepth.metric_models import load_metric_model
-from sharpdepth.metric_models.bundled import NanoMetricDepth
+from sharpdepth.models.metric import load_metric_model
+from sharpdepth.models.metric.bundled import NanoMetricDepth
 from sharpdepth.nano.loop import CHECKPOINT_FILE, LoopConfig, lr_factor, train_loop
 from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet, ray_channels
 from sharpdepth.nano.recipes import (
@@ -285,7 +285,7 @@ def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
 ) -> None:
     from diffusers import AutoencoderKL
 
-    from sharpdepth.diffusion import read_checkpoint_config
+    from sharpdepth.models.checkpoints import read_checkpoint_config
     from sharpdepth.pipeline import SharpDepthPipeline
 
     metric = train_metric(_options(tiny_data, tmp_path / "metric"))
@@ -402,7 +402,7 @@ def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Pa
     assert cache.stat().st_mtime_ns == stamp  # reused, not encoded again
 
     # the loss reaches the predicted latent through the frozen decoder
-    from sharpdepth.diffusion import DiffusionDepthModel
+    from sharpdepth.models.diffusion import DiffusionDepthModel
 
     model = DiffusionDepthModel.from_pretrained(bundled_dir("prior"))
     x0 = torch.randn(2, 4, 4, 6, requires_grad=True)
@@ -413,7 +413,8 @@ def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Pa
 
 
 def test_tiny_vae_recipe_distils_the_nano_autoencoder(tiny_data: Path, tmp_path: Path) -> None:
-    from sharpdepth.diffusion import DiffusionDepthModel, is_tiny_vae, load_tiny_vae
+    from sharpdepth.models.checkpoints import is_tiny_vae, load_tiny_vae
+    from sharpdepth.models.diffusion import DiffusionDepthModel
     from sharpdepth.nano import bundled_dir
     from sharpdepth.nano.recipes import train_tiny_vae
 
@@ -437,7 +438,7 @@ def test_bundled_tiny_vae_stays_close_to_the_bundled_autoencoder() -> None:
     from skimage import data
 
     from sharpdepth import SharpDepthPipeline
-    from sharpdepth.diffusion import is_tiny_vae
+    from sharpdepth.models.checkpoints import is_tiny_vae
 
     photo = data.coffee()
     exact = SharpDepthPipeline.from_pretrained("nano", device="cpu")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from sharpdepth import SharpDepthPipeline
-from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.errors import CheckpointError, InvalidMetricDepthError
+from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.testing import SmoothMetricModel, write_tiny_checkpoint
 
 RES = 64

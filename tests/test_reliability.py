@@ -44,7 +44,7 @@ from sharpdepth.cli import predict
 from sharpdepth.cli.main import main
 from sharpdepth.errors import CheckpointError
 from sharpdepth.export import OUTPUT_SUFFIXES, outputs_complete
-from sharpdepth.metric_models import load_metric_model
+from sharpdepth.models.metric import load_metric_model
 from sharpdepth.pipeline import SharpDepthPipeline
 from sharpdepth.testing import SmoothMetricModel, write_tiny_checkpoint, write_tiny_depth_anything
 
@@ -408,7 +408,7 @@ def test_broken_checkpoints_are_one_line_errors(
 
 @pytest.fixture(scope="module")
 def metric_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from sharpdepth.metric_models.bundled import bundled_metric_weights_dir
+    from sharpdepth.models.metric.bundled import bundled_metric_weights_dir
 
     root = tmp_path_factory.mktemp("metric")
     return {

@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from sharpdepth import SharpDepthPipeline, runtime
-from sharpdepth import pipeline as pipeline_module
-from sharpdepth.bench import TUNED_GLIBC, worker_environment
-from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.process import HUGE_PAGES_VARIABLE, use_huge_pages
-from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
-from sharpdepth.runtime import reusing_heap, use_lean_heap
+from sharpdepth import SharpDepthPipeline
+from sharpdepth.accel import ReleasedPrompt, memory, modes, prepare
+from sharpdepth.accel.memory import HUGE_PAGES_VARIABLE, reusing_heap, use_huge_pages, use_lean_heap
+from sharpdepth.accel.profiling import StageTimer, peak_rss_bytes, stage
+from sharpdepth.accel.speed import TUNED_GLIBC, worker_environment
+from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.testing import SmoothMetricModel
 
 RES = 64
@@ -44,7 +43,8 @@ def test_released_cost_structure_gives_the_exact_result(
 ) -> None:
     exact = _pipe(tiny_checkpoints["released"], "exact")
     released = _pipe(tiny_checkpoints["released"], "released")
-    assert released.text_encoder is not None and exact.text_encoder is None
+    assert [type(hook) for hook in released.before_encode] == [ReleasedPrompt]
+    assert exact.before_encode == []
     a, b = exact(photo, seed=3), released(photo, seed=3)
     np.testing.assert_allclose(a.depth, b.depth, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(a.gate, b.gate, atol=1e-4)
@@ -81,7 +81,7 @@ def test_fast_modes_stay_close_to_exact(
 def test_fastest_mode_differs_from_fast_only_by_the_coarse_prior_pass(
     tiny_checkpoints: dict[str, Path], photo: np.ndarray
 ) -> None:
-    from sharpdepth.pipeline import INFERENCE_MODES
+    from sharpdepth.accel import INFERENCE_MODES
 
     fast, fastest = INFERENCE_MODES["fast"], INFERENCE_MODES["fastest"]
     assert (fast.prior_factor, fastest.prior_factor) == (1, 2)
@@ -150,7 +150,7 @@ def test_narrow_weight_storage_keeps_float32_arithmetic(
     root = tiny_checkpoints["sharpdepth"]
     ref = DiffusionDepthModel.from_pretrained(root)
     model = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
-    model.prepare_inference(torch.float32, torch.bfloat16)
+    prepare(model, torch.float32, torch.bfloat16)
     assert model.dtype == torch.float32
     convs = [m for m in model.unet.modules() if isinstance(m, torch.nn.Conv2d)]
     assert convs and all(c.weight.dtype == torch.bfloat16 for c in convs)
@@ -195,17 +195,17 @@ def test_stages_cost_nothing_without_a_timer_and_do_not_nest() -> None:
     assert peak_rss_bytes() > 10 * 2**20
 
 
-def test_bench_command_measures_every_mode_in_one_run(
+def test_speed_command_measures_every_mode_in_one_run(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
     from sharpdepth.cli.main import main
 
-    out = tmp_path / "bench.json"
+    out = tmp_path / "speed.json"
     code = main(
         [
-            "bench",
+            "speed",
             "--size",
             "tiny",
             "--processing-res",
@@ -247,20 +247,20 @@ def test_bench_command_measures_every_mode_in_one_run(
     assert all(r["peak_rss_bytes"] > 0 and r["images_per_second"] > 0 for r in report["results"])
 
 
-def test_bench_rejects_unknown_modes(tmp_path: Path) -> None:
-    from sharpdepth.bench import BenchSettings, run_bench
+def test_speed_rejects_unknown_modes(tmp_path: Path) -> None:
+    from sharpdepth.accel.speed import SpeedSettings, measure_speed
 
     with pytest.raises(ValueError, match="unknown mode"):
-        run_bench(BenchSettings(size="tiny", cache=tmp_path), tmp_path / "work", ["turbo"])
+        measure_speed(SpeedSettings(size="tiny", cache=tmp_path), tmp_path / "work", ["turbo"])
 
 
-def test_bench_rounds_pool_every_run(tmp_path: Path) -> None:
-    from sharpdepth.bench import BenchSettings, format_report, run_bench
+def test_speed_rounds_pool_every_run(tmp_path: Path) -> None:
+    from sharpdepth.accel.speed import SpeedSettings, format_report, measure_speed
 
-    settings = BenchSettings(
+    settings = SpeedSettings(
         size="tiny", resolution=64, runs=1, warmup=0, rounds=2, cache=tmp_path / "cache"
     )
-    results = run_bench(settings, tmp_path / "work", ["released", "exact"])
+    results = measure_speed(settings, tmp_path / "work", ["released", "exact"])
     assert [r.mode for r in results] == ["released", "exact"]
     for r in results:
         assert len(r.run_seconds) == len(r.run_stages) == 2
@@ -268,11 +268,13 @@ def test_bench_rounds_pool_every_run(tmp_path: Path) -> None:
         assert set(r.stages) == set(r.run_stages[0])
     assert "1 runs after 0 warm-up in each of 2 rounds" in format_report(settings, results)
     with pytest.raises(ValueError, match="rounds"):
-        run_bench(BenchSettings(size="tiny", rounds=0, cache=tmp_path), tmp_path / "w", ["exact"])
+        measure_speed(
+            SpeedSettings(size="tiny", rounds=0, cache=tmp_path), tmp_path / "w", ["exact"]
+        )
 
 
 def test_pooled_rounds_take_medians_over_runs_and_the_largest_peak() -> None:
-    from sharpdepth.bench import ModeResult, pool_rounds
+    from sharpdepth.accel.speed import ModeResult, pool_rounds
 
     def result(walls: list[float], peak: int, load: float) -> ModeResult:
         stages = [{"unet 1": w / 2, "decode 1": w / 4} for w in walls]
@@ -301,7 +303,7 @@ def test_pooled_rounds_take_medians_over_runs_and_the_largest_peak() -> None:
 
 def test_narrow_storage_keeps_the_channels_last_layout(tiny_checkpoints: dict[str, Path]) -> None:
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
-    model.prepare_inference(torch.float32, torch.bfloat16, channels_last=True)
+    prepare(model, torch.float32, torch.bfloat16, channels_last=True)
     conv = next(m for m in model.vae.modules() if isinstance(m, torch.nn.Conv2d))
     assert conv.weight.dtype == torch.bfloat16
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
@@ -323,7 +325,7 @@ def test_streamed_cast_loading_equals_diffusers_loading(
 ) -> None:
     from diffusers import UNet2DConditionModel
 
-    from sharpdepth.diffusion import _load_component, read_safetensors_as
+    from sharpdepth.models.checkpoints import _load_component, read_safetensors_as
 
     root = tiny_checkpoints["sharpdepth"]
     streamed = _load_component(UNet2DConditionModel, root, "unet", torch.bfloat16)
@@ -347,7 +349,7 @@ _GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 #: prints whether the heap setting applied and the resident memory (MB) still held.
 _HEAP_SCRIPT = """
 import torch
-from sharpdepth.runtime import use_lean_heap
+from sharpdepth.accel.memory import use_lean_heap
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
@@ -401,7 +403,7 @@ def test_lean_heap_leaves_a_users_allocator_settings_alone(
 #: prints the resident memory (MB) still held inside the block and after it.
 _REUSE_SCRIPT = """
 import torch
-from sharpdepth.runtime import reusing_heap, use_lean_heap
+from sharpdepth.accel.memory import reusing_heap, use_lean_heap
 def rss():
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
@@ -461,7 +463,7 @@ def test_use_huge_pages_respects_the_users_choice() -> None:
     assert use_huge_pages(env) is False and env == {HUGE_PAGES_VARIABLE: "0"}
 
 
-def test_bench_workers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_speed_workers_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(HUGE_PAGES_VARIABLE, raising=False)
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.trim_threshold=1")
     released = worker_environment("released", "tuned")
@@ -494,22 +496,22 @@ def test_reusing_heap_restores_the_lean_thresholds_once_for_nested_blocks(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     libc = _FakeLibc()
-    monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
+    monkeypatch.setattr(memory, "_HEAP", memory._LeanHeap())
     with reusing_heap():  # lean heap not applied: nothing changes
         pass
-    assert libc.calls == [] and not runtime.lean_heap_active()
-    runtime._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
+    assert libc.calls == [] and not memory.lean_heap_active()
+    memory._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
     with pytest.raises(RuntimeError, match="inner"), reusing_heap(), reusing_heap():
         raise RuntimeError("inner")
-    trim, mmap = runtime._M_TRIM_THRESHOLD, runtime._M_MMAP_THRESHOLD
+    trim, mmap = memory._M_TRIM_THRESHOLD, memory._M_MMAP_THRESHOLD
     assert libc.calls == [
-        ("mallopt", trim, runtime._REUSE_TRIM_THRESHOLD),
-        ("mallopt", mmap, runtime._REUSE_MMAP_THRESHOLD),
+        ("mallopt", trim, memory._REUSE_TRIM_THRESHOLD),
+        ("mallopt", mmap, memory._REUSE_MMAP_THRESHOLD),
         ("mallopt", mmap, 4096),
-        ("mallopt", trim, runtime._DEFAULT_TRIM_THRESHOLD),
+        ("mallopt", trim, memory._DEFAULT_TRIM_THRESHOLD),
         ("trim", 0, 0),
     ]
-    assert runtime._HEAP.depth == 0
+    assert memory._HEAP.depth == 0
 
 
 @pytest.mark.parametrize(("tiny_vae", "passes_reusing"), [(True, 2), (False, 0)])
@@ -524,8 +526,8 @@ def test_unet_passes_reuse_the_heap_with_a_tiny_autoencoder(
     pipe = _pipe(tiny_checkpoints["sharpdepth"], "fast", tiny_vae=taesd_dir if tiny_vae else None)
     assert pipe.sharpener.reuse_heap_in_unet is tiny_vae
     libc = _FakeLibc()
-    monkeypatch.setattr(runtime, "_HEAP", runtime._LeanHeap())
-    runtime._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
+    monkeypatch.setattr(memory, "_HEAP", memory._LeanHeap())
+    memory._HEAP.applied = (libc, 4096)  # type: ignore[assignment]
     pipe(photo, seed=0)
     assert [c for c in libc.calls if c[0] == "trim"] == [("trim", 0, 0)] * passes_reusing
 
@@ -542,9 +544,9 @@ def test_fast_modes_use_the_lean_heap_for_large_models_on_the_cpu(
     expected: int,
 ) -> None:
     calls: list[int] = []
-    monkeypatch.setattr(pipeline_module, "use_lean_heap", lambda: calls.append(1) or True)
+    monkeypatch.setattr(modes, "use_lean_heap", lambda: calls.append(1) or True)
     if large_model:  # the tiny UNet counts as large
-        monkeypatch.setattr(pipeline_module, "LEAN_HEAP_MIN_UNET_BYTES", 1)
+        monkeypatch.setattr(modes, "LEAN_HEAP_MIN_UNET_BYTES", 1)
     _pipe(tiny_checkpoints["sharpdepth"], mode)
     assert len(calls) == expected
 
@@ -556,9 +558,9 @@ def test_narrow_storage_computes_exactly_with_the_rounded_weights(
     the bfloat16-rounded weights held in float32."""
     root = tiny_checkpoints["sharpdepth"]
     rounded = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
-    rounded.prepare_inference(torch.float32)
+    prepare(rounded, torch.float32)
     narrow = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
-    narrow.prepare_inference(torch.float32, torch.bfloat16)
+    prepare(narrow, torch.float32, torch.bfloat16)
     x = torch.rand(2, 3, 32, 48)
     d = torch.rand(2, 1, 32, 48) * 2 - 1
     with torch.no_grad():
@@ -581,7 +583,7 @@ def taesd_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tiny_vae_encodes_and_decodes_in_the_scaled_latent_space(
     tiny_checkpoints: dict[str, Path], taesd_dir: Path
 ) -> None:
-    from sharpdepth.diffusion import is_tiny_vae, load_tiny_vae
+    from sharpdepth.models.checkpoints import is_tiny_vae, load_tiny_vae
 
     tiny = load_tiny_vae(taesd_dir)
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"], vae=tiny)
@@ -602,7 +604,7 @@ def test_tiny_vae_encodes_and_decodes_in_the_scaled_latent_space(
 def test_prepared_tiny_vae_overwrites_its_activations_with_the_same_result(
     tiny_checkpoints: dict[str, Path], taesd_dir: Path
 ) -> None:
-    from sharpdepth.diffusion import load_tiny_vae
+    from sharpdepth.models.checkpoints import load_tiny_vae
 
     model = DiffusionDepthModel.from_pretrained(
         tiny_checkpoints["sharpdepth"], vae=load_tiny_vae(taesd_dir)
@@ -611,7 +613,7 @@ def test_prepared_tiny_vae_overwrites_its_activations_with_the_same_result(
     with torch.inference_mode():
         z = model.encode(x)
         depth = model.decode_depth(z)
-        model.prepare_inference(in_place=True)
+        prepare(model, in_place=True)
         relus = [m for m in model.vae.modules() if isinstance(m, torch.nn.ReLU)]
         assert relus and all(relu.inplace for relu in relus)
         blocks = {type(m).__name__ for m in model.vae.modules() if "TinyBlock" in type(m).__name__}
@@ -638,8 +640,8 @@ def test_pipeline_runs_with_a_tiny_vae(
 def test_tiny_vae_is_checked_when_loaded(
     tiny_checkpoints: dict[str, Path], taesd_dir: Path, tmp_path: Path
 ) -> None:
-    from sharpdepth.diffusion import load_tiny_vae
     from sharpdepth.errors import CheckpointError
+    from sharpdepth.models.checkpoints import load_tiny_vae
 
     with pytest.raises(CheckpointError, match="not an AutoencoderTiny"):
         load_tiny_vae(tiny_checkpoints["sharpdepth"])  # its vae/ is an AutoencoderKL
@@ -651,14 +653,14 @@ def test_tiny_vae_is_checked_when_loaded(
         _pipe(tiny_checkpoints["released"], "released", tiny_vae=taesd_dir)
 
 
-def test_bench_modes_with_variants_are_parsed() -> None:
-    from sharpdepth.bench import BenchMode, parse_mode
+def test_speed_modes_with_variants_are_parsed() -> None:
+    from sharpdepth.accel.speed import SpeedMode, parse_mode
 
-    assert parse_mode("fast+tiny") == BenchMode("fast", tiny=True)
-    assert parse_mode("exact") == BenchMode("exact")
-    assert parse_mode("exact+direct") == BenchMode("exact", direct=True)
-    assert parse_mode("fastest+direct+tiny") == BenchMode("fastest", tiny=True, direct=True)
-    assert parse_mode("fast+float") == BenchMode("fast", float=True)
+    assert parse_mode("fast+tiny") == SpeedMode("fast", tiny=True)
+    assert parse_mode("exact") == SpeedMode("exact")
+    assert parse_mode("exact+direct") == SpeedMode("exact", direct=True)
+    assert parse_mode("fastest+direct+tiny") == SpeedMode("fastest", tiny=True, direct=True)
+    assert parse_mode("fast+float") == SpeedMode("fast", float=True)
     for bad in (
         "released+tiny",
         "released+direct",
@@ -669,3 +671,11 @@ def test_bench_modes_with_variants_are_parsed() -> None:
     ):
         with pytest.raises(ValueError, match="unknown mode"):
             parse_mode(bad)
+
+
+def test_bench_is_the_former_name_of_the_speed_command() -> None:
+    from sharpdepth.cli import speed
+    from sharpdepth.cli.main import build_parser
+
+    args = build_parser().parse_args(["bench", "--size", "tiny", "--runs", "2"])
+    assert args.run is speed.run and args.size == "tiny" and args.runs == 2

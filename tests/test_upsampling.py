@@ -1,4 +1,4 @@
-"""Nearest 2x up-sampling + 3x3 convolution in sub-pixel form (sharpdepth.upsampling)."""
+"""Nearest 2x up-sampling + 3x3 convolution in sub-pixel form (sharpdepth.accel.upsampling)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharpdepth import int8, upsampling
-from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.int8 import Int8UpsampleConv2d, int8_convolution_available, quantize_int8
-from sharpdepth.testing import taesd_like, tiny_unet
-from sharpdepth.upsampling import (
+from sharpdepth.accel import int8, prepare, upsampling
+from sharpdepth.accel.int8 import Int8UpsampleConv2d, int8_convolution_available, quantize_int8
+from sharpdepth.accel.upsampling import (
     UpsampleConv2d,
     interleave_phases,
     subpixel_applies,
@@ -22,6 +20,8 @@ from sharpdepth.upsampling import (
     use_plain_upsampling,
     use_subpixel_upsampling,
 )
+from sharpdepth.models.diffusion import DiffusionDepthModel
+from sharpdepth.testing import taesd_like, tiny_unet
 
 
 def _reference(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None) -> torch.Tensor:
@@ -163,7 +163,7 @@ def test_narrow_upsample_convs_stay_float() -> None:
     assert type(net[0]) is UpsampleConv2d
 
 
-def test_prepare_inference_switches_subpixel_upsampling_with_winograd(
+def test_prepare_switches_subpixel_upsampling_with_winograd(
     tiny_checkpoints: dict[str, Path],
 ) -> None:
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
@@ -172,9 +172,9 @@ def test_prepare_inference_switches_subpixel_upsampling_with_winograd(
         return sum(type(m) is UpsampleConv2d for m in (*model.unet.modules(), *model.vae.modules()))
 
     plain = fused()
-    model.prepare_inference(torch.float32, winograd=True)
+    prepare(model, torch.float32, winograd=True)
     converted = fused()
-    model.prepare_inference(torch.float32, winograd=False)
+    prepare(model, torch.float32, winograd=False)
     assert plain == 0 and converted > 0 and fused() == 0
 
 
@@ -185,9 +185,9 @@ def test_int8_unet_upsamplers_are_made_in_subpixel_form(
     monkeypatch.setattr(int8, "MIN_CONV_CHANNELS", 16)
     monkeypatch.setattr(int8, "MIN_FEATURES", 16)
     model = DiffusionDepthModel.from_pretrained(tiny_checkpoints["sharpdepth"])
-    model.prepare_inference(torch.float32, winograd=True, int8=True)
+    prepare(model, torch.float32, winograd=True, int8=True)
     assert sum(isinstance(m, Int8UpsampleConv2d) for m in model.unet.modules()) == 1
-    model.prepare_inference(torch.float32, winograd=False)  # int8 layers cannot go back
+    prepare(model, torch.float32, winograd=False)  # int8 layers cannot go back
     assert sum(isinstance(m, Int8UpsampleConv2d) for m in model.unet.modules()) == 1
     x = torch.rand(1, 3, 64, 64)
     d = torch.rand(1, 1, 64, 64) * 2 - 1

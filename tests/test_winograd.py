@@ -1,4 +1,4 @@
-"""Winograd F(4x4, 3x3) convolutions (sharpdepth.winograd) and their use in the pipeline."""
+"""Winograd F(4x4, 3x3) convolutions (sharpdepth.accel.winograd) and their use in the pipeline."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharpdepth import SharpDepthPipeline, winograd
-from sharpdepth.diffusion import DiffusionDepthModel
-from sharpdepth.testing import SmoothMetricModel
-from sharpdepth.winograd import (
+from sharpdepth import SharpDepthPipeline
+from sharpdepth.accel import prepare, winograd
+from sharpdepth.accel.winograd import (
     WinogradConv2d,
     gemm_applies,
     gemm_conv3x3,
@@ -22,6 +21,8 @@ from sharpdepth.winograd import (
     winograd_applies,
     winograd_conv3x3,
 )
+from sharpdepth.models.diffusion import DiffusionDepthModel
+from sharpdepth.testing import SmoothMetricModel
 
 #: Largest |difference| from a float64 convolution, relative to the output's largest
 #: magnitude (measured: about 1e-5; the direct float32 convolution: about 2e-6).
@@ -230,9 +231,9 @@ def test_winograd_works_with_narrow_weight_storage(
     monkeypatch.setattr(winograd, "MIN_CHANNELS", 8)
     root = tiny_checkpoints["sharpdepth"]
     ref = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
-    ref.prepare_inference(torch.float32, torch.bfloat16, channels_last=True)
+    prepare(ref, torch.float32, torch.bfloat16, channels_last=True)
     model = DiffusionDepthModel.from_pretrained(root, torch_dtype=torch.bfloat16)
-    model.prepare_inference(torch.float32, torch.bfloat16, channels_last=True, winograd=True)
+    prepare(model, torch.float32, torch.bfloat16, channels_last=True, winograd=True)
     assert _converted(model) > 0
     x = torch.rand(1, 3, 64, 64)
     d = torch.rand(1, 1, 64, 64) * 2 - 1

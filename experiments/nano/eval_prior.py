@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from common import scoring_parser, summary
 
-from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.evaluation import AFFINE_DEPTH, score
+from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.nano.recipes import empty_prompt_embedding, nano_scheduler
 from sharpdepth.synth.dataset import SynthFolderDataset
 

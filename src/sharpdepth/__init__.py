@@ -29,14 +29,14 @@ __all__ = [
 _LAZY = {
     "SharpDepthPipeline": "sharpdepth.pipeline",
     "SharpDepthOutput": "sharpdepth.pipeline",
-    "DiffusionDepthModel": "sharpdepth.diffusion",
-    "MetricDepthModel": "sharpdepth.metric_models",
-    "load_metric_model": "sharpdepth.metric_models",
+    "DiffusionDepthModel": "sharpdepth.models.diffusion",
+    "MetricDepthModel": "sharpdepth.models.metric",
+    "load_metric_model": "sharpdepth.models.metric",
 }
 
 if TYPE_CHECKING:
-    from sharpdepth.diffusion import DiffusionDepthModel
-    from sharpdepth.metric_models import MetricDepthModel, load_metric_model
+    from sharpdepth.models.diffusion import DiffusionDepthModel
+    from sharpdepth.models.metric import MetricDepthModel, load_metric_model
     from sharpdepth.pipeline import SharpDepthOutput, SharpDepthPipeline
 
 

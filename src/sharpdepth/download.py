@@ -359,7 +359,7 @@ def hub_id(name: str) -> str:
     Raises:
         DownloadError: an unknown name with no ``/`` (a Hub id is passed through).
     """
-    from sharpdepth.metric_models import METRIC_MODELS
+    from sharpdepth.models.metric import METRIC_MODELS
 
     if name in HUB_MODELS:
         return HUB_MODELS[name]

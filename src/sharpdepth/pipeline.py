@@ -1,4 +1,4 @@
-"""SharpDepthPipeline: sharp metric depth from one image (METHOD.md inference, steps 1-9)."""
+"""SharpDepthPipeline: sharp metric depth from one image (``docs/method.md``, inference)."""
 
 from __future__ import annotations
 
@@ -6,23 +6,14 @@ import logging
 import numbers
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import torch
 
 from sharpdepth import method
-from sharpdepth.diffusion import CONFIG_FILE as CHECKPOINT_CONFIG_FILE
-from sharpdepth.diffusion import (
-    DiffusionDepthModel,
-    compute_empty_prompt_embedding,
-    load_text_encoder,
-    load_tiny_vae,
-    read_checkpoint_config,
-    resolve_checkpoint,
-    weight_bytes,
-)
+from sharpdepth.accel import InferenceMode, ReleasedPrompt, plan_inference, resolve_mode, stage
 from sharpdepth.errors import CheckpointError
 from sharpdepth.geometry import scale_intrinsics
 from sharpdepth.image_ops import (
@@ -34,95 +25,27 @@ from sharpdepth.image_ops import (
     postprocess,
     preprocess,
 )
-from sharpdepth.int8 import int8_available
-from sharpdepth.metric_models import (
+from sharpdepth.models.checkpoints import CONFIG_FILE as CHECKPOINT_CONFIG_FILE
+from sharpdepth.models.checkpoints import (
+    load_tiny_vae,
+    read_checkpoint_config,
+    resolve_checkpoint,
+    weight_bytes,
+)
+from sharpdepth.models.diffusion import DiffusionDepthModel
+from sharpdepth.models.metric import (
     MetricDepthModel,
     check_metric_depth,
     load_metric_model,
     spec_runs_code,
 )
-from sharpdepth.profiling import stage
-from sharpdepth.runtime import (
-    fast_precision,
-    make_generator,
-    randn,
-    resolve_device,
-    resolve_dtype,
-    use_lean_heap,
-)
+from sharpdepth.runtime import make_generator, randn, resolve_device
 
 LOGGER = logging.getLogger(__name__)
-
-#: The lean heap pays for large models only: at SD-2 size (865 M UNet parameters, 768 px)
-#: it cut the fast mode's peak memory from 3.91 to 3.40 GB for a few percent of time; at
-#: the nano size (4 M) the page faults of the freshly mapped buffers doubled a call's time.
-#: Decided from the size of the UNet's weight files (bytes), before anything is loaded.
-LEAN_HEAP_MIN_UNET_BYTES = 256 * 2**20
 
 DEFAULT_PROCESSING_RESOLUTION = 768
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
 OUTPUT_TYPES = ("np", "pt")
-
-
-@dataclass(frozen=True)
-class InferenceMode:
-    """How much of METHOD.md's exact computation the pipeline trades for speed.
-
-    Attributes:
-        name: ``"exact"``, ``"fast"``, ``"fastest"`` or ``"released"``.
-        depth_encode_factor: ``d_n`` is encoded at ``1 / k`` resolution and its latent
-            up-sampled (1 = exact), see :meth:`DiffusionDepthModel.encode_image_and_depth`.
-        gate_decode_factor: the prior's depth for the gate is decoded at ``1 / k``
-            resolution (1 = exact), see :meth:`DiffusionDepthModel.prior_and_gate`.
-        prior_factor: the prior pass runs at ``1 / k`` latent resolution (1 = exact), see
-            :meth:`DiffusionDepthModel.prior_and_gate`.
-        attention_pool: the self-attention at the UNet's first attention level takes its
-            keys and values from the tokens average-pooled ``k x k`` (1 = exact), see
-            :mod:`sharpdepth.attention`.
-        attention_pool_levels: how many attention levels, from the first, are pooled.
-        reduced_precision: with ``dtype="auto"``, compute in the device's fast precision
-            (:func:`~sharpdepth.runtime.fast_precision`) instead of float32.
-        lean_heap: on the CPU, for UNet weight files of at least
-            :data:`LEAN_HEAP_MIN_UNET_BYTES`, return large freed buffers to the OS
-            at once (:func:`~sharpdepth.runtime.use_lean_heap`, process-wide), which
-            lowers peak resident memory.
-        released_costs: reproduce the released implementation's costs (see below).
-    """
-
-    name: str
-    depth_encode_factor: int = 1
-    gate_decode_factor: int = 1
-    prior_factor: int = 1
-    attention_pool: int = 1
-    attention_pool_levels: int = 1
-    reduced_precision: bool = False
-    lean_heap: bool = False
-    released_costs: bool = False
-
-
-_FAST = InferenceMode(
-    "fast",
-    depth_encode_factor=2,
-    gate_decode_factor=2,
-    attention_pool=2,  # one level: see the README's quality table for two
-    reduced_precision=True,
-    lean_heap=True,
-)
-
-#: ``exact``: METHOD.md to float rounding. ``fast``: depth encode and gate decode at half
-#: resolution, first-level self-attention with keys and values pooled 2 x 2, plus lower
-#: precision where the device computes it natively, or int8 layers on other x86 CPUs (see
-#: ``from_pretrained``). ``fastest``: ``fast`` with the prior pass at half resolution too
-#: (faster UNet pass, larger departure from exact; see the README's speed section).
-#: ``released``: the exact result with the cost structure of the authors' release (float32,
-#: text encoder kept and run on every call, image and depth encoded separately), the
-#: reference ``sharpdepth bench`` measures speed-ups against.
-INFERENCE_MODES: dict[str, InferenceMode] = {
-    "exact": InferenceMode("exact"),
-    "fast": _FAST,
-    "fastest": replace(_FAST, name="fastest", prior_factor=2),
-    "released": InferenceMode("released", released_costs=True),
-}
 
 
 @dataclass
@@ -169,13 +92,15 @@ class SharpDepthPipeline:
             conditioning (a :class:`DiffusionDepthModel`); at inference it also plays
             the prior ``f_G`` of the first pass.
         metric_model: the metric depth model ``f_D`` (anything
-            :func:`sharpdepth.metric_models.load_metric_model` accepts).
+            :func:`sharpdepth.models.metric.load_metric_model` accepts).
         processing_resolution: default longer side at which the networks run.
-        gate_variant: ``"released"`` (default) or ``"paper"``, see METHOD.md step 7.
+        gate_variant: ``"released"`` (default) or ``"paper"``, see ``docs/method.md``
+            (inference, step 7).
         confidence_threshold: pixels with gate ``e`` below it are used for metric
             recovery (step 9).
         mode: ``"exact"`` (default), ``"fast"``, ``"fastest"`` or ``"released"`` (see
-            :data:`INFERENCE_MODES`), or an :class:`InferenceMode`.
+            :data:`sharpdepth.accel.INFERENCE_MODES`), or an
+            :class:`~sharpdepth.accel.InferenceMode`.
     """
 
     def __init__(
@@ -188,9 +113,10 @@ class SharpDepthPipeline:
         mode: str | InferenceMode = "exact",
     ) -> None:
         self.sharpener = sharpener
-        self.mode = _resolve_mode(mode)
-        #: released mode only: ``(text_encoder, tokenizer)`` run on every call.
-        self.text_encoder: tuple[Any, Any] | None = None
+        self.mode = resolve_mode(mode)
+        #: called with the sharpener before each call's encoding; released mode adds the
+        #: release's per-call text encoding here (:class:`~sharpdepth.accel.ReleasedPrompt`)
+        self.before_encode: list[Any] = []
         self.metric_model: MetricDepthModel = load_metric_model(metric_model)
         self.metric_model.to(sharpener.device)
         _check_options(processing_resolution, gate_variant, confidence_threshold)
@@ -223,32 +149,33 @@ class SharpDepthPipeline:
                 authors' released SharpDepth checkpoint, a Lotus-G depth checkpoint, or a
                 folder written by :meth:`save_pretrained` (folder or Hub id).
             metric_model: registry name, Hub id/folder (see
-                :func:`~sharpdepth.metric_models.load_metric_model`), model or callable.
+                :func:`~sharpdepth.models.metric.load_metric_model`), model or callable.
                 Default: the one recorded in the checkpoint's ``sharpdepth_config.json``.
             device: ``"auto"`` (cuda, then mps, then cpu), or a torch device.
             dtype: ``"auto"`` or a dtype name. Exact mode: float16 on CUDA, else
-                float32. Fast modes: :func:`~sharpdepth.runtime.fast_precision` (bfloat16
-                or float16 where the device computes it natively; on other CPUs float32
-                arithmetic with bfloat16-stored weights).
+                float32. Fast modes: :func:`~sharpdepth.accel.modes.fast_precision`
+                (bfloat16 or float16 where the device computes it natively; on other CPUs
+                float32 arithmetic with bfloat16-stored weights).
             prediction_type: override the UNet parametrisation.
             revision: Hub revision.
             mode: ``"exact"``, ``"fast"``, ``"fastest"`` or ``"released"`` (see
-                :data:`INFERENCE_MODES`), or an :class:`InferenceMode`; released needs a
-                checkpoint with ``text_encoder/`` and ``tokenizer/``.
+                :data:`sharpdepth.accel.INFERENCE_MODES`), or an
+                :class:`~sharpdepth.accel.InferenceMode`; released needs a checkpoint with
+                ``text_encoder/`` and ``tokenizer/``.
             channels_last: NHWC layout for the autoencoder (default: on the CPU, where it
                 is faster, except in released mode; the same result to float rounding).
             tiny_vae: a TAESD-style tiny autoencoder (folder or Hub id, see
-                :func:`~sharpdepth.diffusion.load_tiny_vae`; ``"nano"``: the bundled nano
+                :func:`~sharpdepth.models.checkpoints.load_tiny_vae`; ``"nano"``: the bundled nano
                 family's) to encode and decode with instead of the checkpoint's own, which
                 is then not loaded: much faster, not the exact result (any mode but
                 released).
             winograd: faster convolution algorithms: Winograd's (or one matrix product)
                 for the wide float32 3x3 convolutions where it is faster (see
-                :mod:`sharpdepth.winograd`) and the up-sampling stages in sub-pixel form
-                (:mod:`sharpdepth.upsampling`); the same result to float rounding.
+                :mod:`sharpdepth.accel.winograd`) and the up-sampling stages in sub-pixel form
+                (:mod:`sharpdepth.accel.upsampling`); the same result to float rounding.
                 Default: on the CPU, except in released mode.
             int8: int8 linear layers and convolutions in the UNet, and int8
-                convolutions in a tiny autoencoder (see :mod:`sharpdepth.int8`; x86 CPUs
+                convolutions in a tiny autoencoder (see :mod:`sharpdepth.accel.int8`; x86 CPUs
                 only; not the exact result). Default: in
                 the fast modes with ``dtype="auto"`` on a CPU that computes them in float32
                 (no native bfloat16), where they are the fastest arithmetic available.
@@ -260,67 +187,36 @@ class SharpDepthPipeline:
             **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
         """
         dev = resolve_device(device)
-        inference_mode = _resolve_mode(mode)
-        storage_dtype: torch.dtype | None = None
-        auto_fast = inference_mode.reduced_precision and (dtype is None or dtype == "auto")
-        if auto_fast:
-            torch_dtype, storage_dtype = fast_precision(dev)
-        elif inference_mode.released_costs:
-            if dtype not in (None, "auto") and resolve_dtype(dtype, dev) != torch.float32:
-                raise ValueError("released mode reproduces the release's float32 costs: dtype")
-            torch_dtype = torch.float32
-        else:
-            torch_dtype = resolve_dtype(dtype, dev)
-        # CPU-only speed-ups, off in released mode (it measures the release's costs)
-        cpu_speedups = dev.type == "cpu" and not inference_mode.released_costs
-        if channels_last is None:
-            channels_last = cpu_speedups
-        if winograd is None:
-            winograd = cpu_speedups
-        if int8 is None:
-            int8 = auto_fast and cpu_speedups and torch_dtype == torch.float32 and int8_available()
-        elif int8 and not cpu_speedups:
-            raise ValueError("int8 layers run on the CPU and not in released mode: int8")
+        # the speed settings of the mode on this device (sharpdepth.accel, docs/speed.md)
+        plan = plan_inference(
+            mode,
+            dev,
+            dtype,
+            channels_last=channels_last,
+            winograd=winograd,
+            int8=int8,
+            tiny_vae=tiny_vae is not None,
+        )
         root = resolve_checkpoint(checkpoint, revision=revision)
-        lean = inference_mode.lean_heap and dev.type == "cpu"
-        if lean and weight_bytes(root / "unet") >= LEAN_HEAP_MIN_UNET_BYTES:
-            use_lean_heap()  # before loading, or the loading's heap stays resident
+        plan.before_loading(weight_bytes(root / "unet"))
         config = read_checkpoint_config(root)
         recorded = _recorded_settings(config, root / CHECKPOINT_CONFIG_FILE)
         if metric_model is None:
             metric_model = _recorded_metric_model(
                 config, root / CHECKPOINT_CONFIG_FILE, trust_remote_code
             )
-        if tiny_vae is not None and inference_mode.released_costs:
-            raise ValueError("released mode measures the checkpoint's own autoencoder: tiny_vae")
-        vae = load_tiny_vae(tiny_vae, torch_dtype) if tiny_vae is not None else None
-        text_encoder = load_text_encoder(root) if inference_mode.released_costs else None
+        vae = load_tiny_vae(tiny_vae, plan.compute_dtype) if tiny_vae is not None else None
+        released_prompt = ReleasedPrompt(root, dev) if plan.mode.released_costs else None
         sharpener = DiffusionDepthModel.from_pretrained(
-            root,
-            torch_dtype=storage_dtype or torch_dtype,
-            prediction_type=prediction_type,
-            vae=vae,
+            root, torch_dtype=plan.load_dtype, prediction_type=prediction_type, vae=vae
         ).to(dev)
-        # A tiny autoencoder leaves the UNet passes as nearly all of the time and no large
-        # decode whose peak the reused heap would add to (see prepare_inference).
-        sharpener.prepare_inference(
-            torch_dtype,
-            storage_dtype,
-            channels_last=channels_last,
-            reuse_heap_in_unet=vae is not None,
-            winograd=winograd,
-            int8=int8,
-            attention_pool=inference_mode.attention_pool,
-            attention_pool_levels=inference_mode.attention_pool_levels,
-            in_place=not inference_mode.released_costs,
-        )
+        plan.prepare(sharpener)
         defaults = {**recorded, **options}
         if not isinstance(metric_model, MetricDepthModel) and isinstance(metric_model, str):
             metric_model = load_metric_model(metric_model, device=dev)
-        pipe = cls(sharpener, metric_model, mode=inference_mode, **defaults)
-        if text_encoder is not None:
-            text_encoder[0].to(dev)
-            pipe.text_encoder = text_encoder
+        pipe = cls(sharpener, metric_model, mode=plan.mode, **defaults)
+        if released_prompt is not None:
+            pipe.before_encode.append(released_prompt)
         return pipe
 
     def save_pretrained(self, path: str | os.PathLike[str]) -> None:
@@ -421,18 +317,15 @@ class SharpDepthPipeline:
         # 3. Normalise to [-1, 1].
         d_n = method.normalize_depth(d)
 
-        # 4. Encode image and normalised depth in one batch (fast mode: depth coarser).
-        if self.mode.released_costs:
-            _released_prompt(self)
-            z_i = model.encode(rgb_pad * 2.0 - 1.0)  # [B, C, h'/f, w'/f]
-            z_d = model.encode(d_n.repeat(1, 3, 1, 1))
-        else:
-            z_i, z_d = model.encode_image_and_depth(
-                rgb_pad,
-                d_n,
-                depth_factor=self.mode.depth_encode_factor,
-                batched=device.type != "cpu",  # on CPUs two calls: as fast, less memory
-            )  # [B, C, h'/f, w'/f] each
+        # 4. Encode image and normalised depth (fast modes: the depth at lower resolution).
+        for hook in self.before_encode:
+            hook(model)
+        z_i, z_d = model.encode_image_and_depth(
+            rgb_pad,
+            d_n,
+            depth_factor=self.mode.depth_encode_factor,
+            batched=self.mode.batched_encode(device),
+        )  # [B, C, h'/f, w'/f] each
 
         # Noise, per image in the documented order: eps (prior pass), then eps' (gate).
         eps, eps_gate = _draw_noise(generators, z_i.shape, z_d.shape, device, model.dtype)
@@ -528,25 +421,6 @@ def _recorded_metric_model(
             "(trust_remote_code=True)"
         )
     return spec
-
-
-def _released_prompt(pipe: SharpDepthPipeline) -> None:
-    """Released mode: run the text encoder on the empty prompt, as the release does per call."""
-    if pipe.text_encoder is None:
-        raise ValueError("released mode needs the text encoder: load with mode='released'")
-    with stage("text encoder"):
-        embeds = compute_empty_prompt_embedding(*pipe.text_encoder)
-    model = pipe.sharpener
-    model.prompt_embeds = embeds.to(device=model.device, dtype=model.dtype)
-
-
-def _resolve_mode(mode: str | InferenceMode) -> InferenceMode:
-    """An :class:`InferenceMode` from its name (``ValueError`` for an unknown one)."""
-    if isinstance(mode, InferenceMode):
-        return mode
-    if mode not in INFERENCE_MODES:
-        raise ValueError(f"mode must be one of {tuple(INFERENCE_MODES)}, got {mode!r}")
-    return INFERENCE_MODES[mode]
 
 
 def _check_options(processing_resolution: int, gate_variant: str, threshold: float) -> None:

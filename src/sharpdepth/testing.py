@@ -263,7 +263,8 @@ def write_tiny_checkpoint(
     Returns:
         The folder.
     """
-    from sharpdepth.diffusion import DiffusionDepthModel, compute_empty_prompt_embedding
+    from sharpdepth.models.checkpoints import compute_empty_prompt_embedding
+    from sharpdepth.models.diffusion import DiffusionDepthModel
 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")

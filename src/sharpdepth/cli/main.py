@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from sharpdepth import __version__
-from sharpdepth.process import use_huge_pages
+from sharpdepth.accel.memory import use_huge_pages
 
 LOGGER = logging.getLogger("sharpdepth")
 
@@ -35,7 +35,7 @@ def _setup_logging(verbosity: int) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``sharpdepth`` and its subcommands."""
-    from sharpdepth.cli import bench, demo, download, evaluate, nano, predict, synth, train
+    from sharpdepth.cli import demo, download, evaluate, nano, predict, speed, synth, train
 
     parser = argparse.ArgumentParser(
         prog="sharpdepth",
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_parser(sub)
     nano.add_parser(sub)
     demo.add_parser(sub)
-    bench.add_parser(sub)
+    speed.add_parser(sub)
     download.add_parser(sub)
     models = sub.add_parser("models", help="list the named metric depth models")
     models.set_defaults(run=_run_models)
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _run_models(args: argparse.Namespace) -> int:
     """Print the metric depth model registry (name, Hub id, description)."""
-    from sharpdepth.metric_models import METRIC_MODELS
+    from sharpdepth.models.metric import METRIC_MODELS
 
     width = max(len(name) for name in METRIC_MODELS)
     for name, entry in METRIC_MODELS.items():

@@ -817,7 +817,7 @@ def crop_latents(
 
 def train_prior(options: RecipeOptions) -> Path:
     """Recipe 3: the nano Lotus-G-style prior on dense normalised depth latents."""
-    from sharpdepth.diffusion import DiffusionDepthModel
+    from sharpdepth.models.diffusion import DiffusionDepthModel
     from sharpdepth.synth.dataset import SynthFolderDataset
 
     ensure_dataset(options)

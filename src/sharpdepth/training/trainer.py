@@ -28,9 +28,9 @@ import numpy as np
 import torch
 
 from sharpdepth import method
-from sharpdepth.diffusion import DiffusionDepthModel
 from sharpdepth.ema import ema_decay, update_ema
-from sharpdepth.metric_models import MetricDepthModel, check_metric_depth, load_metric_model
+from sharpdepth.models.diffusion import DiffusionDepthModel
+from sharpdepth.models.metric import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.training.config import TrainConfig
 from sharpdepth.training.data import ResumableSampler, UnlabeledImages
 

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharpdepth.winograd import (
+from sharpdepth.accel.winograd import (
     WinogradConv2d,
     _subclass,
     _swap_class,
@@ -154,7 +154,7 @@ def upsample_nearest2x(x: torch.Tensor) -> torch.Tensor:
 def subpixel_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :class:`UpsampleConv2d` uses :func:`upsample_conv3x3` for this
     low-resolution input: everywhere except where the up-sampled input would be
-    convolved as one matrix product (:func:`~sharpdepth.winograd.gemm_applies`: the
+    convolved as one matrix product (:func:`~sharpdepth.accel.winograd.gemm_applies`: the
     sub-pixel form's direct 2x2 convolution on so few pixels was slower) or by Winograd
     with at least :data:`WINOGRAD_TILES_PER_CHANNEL` tiles per channel.
 
@@ -174,7 +174,7 @@ def subpixel_applies(x: torch.Tensor, weight: torch.Tensor) -> bool:
 class UpsampleConv2d(WinogradConv2d):
     """A 3x3 ``nn.Conv2d`` (zero padding 1) that first up-samples its input 2x (nearest):
     in sub-pixel form where :func:`subpixel_applies`, else on the up-sampled input by
-    :class:`~sharpdepth.winograd.WinogradConv2d`'s choice.
+    :class:`~sharpdepth.accel.winograd.WinogradConv2d`'s choice.
 
     Input ``[N, C, H, W]``; output ``[N, K, 2 H, 2 W]``. ``upsample=False``: the plain
     convolution of an input that is already up-sampled. Same parameters, state dict and
@@ -253,7 +253,7 @@ def use_subpixel_upsampling(net: nn.Module) -> int:
     and ``AutoencoderKL``'s; no norm, no transposed convolution) and, in
     ``nn.Sequential`` containers, an ``nn.Upsample(scale_factor=2)`` directly followed
     by a 3x3 convolution (``AutoencoderTiny``'s decoder). Only classes change; call it
-    before :func:`~sharpdepth.int8.quantize_int8` so that int8 layers are made in this
+    before :func:`~sharpdepth.accel.int8.quantize_int8` so that int8 layers are made in this
     form too.
 
     Returns:

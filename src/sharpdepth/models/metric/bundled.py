@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from sharpdepth.errors import CheckpointError
-from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
+from sharpdepth.models.metric.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device
 from sharpdepth.weights import check_weight_folder, loading_errors, read_json_object
 

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sharpdepth.int8 import Int8Linear
-from sharpdepth.winograd import _subclass, _swap_class
+from sharpdepth.accel.int8 import Int8Linear
+from sharpdepth.accel.winograd import _subclass, _swap_class
 
 LOGGER = logging.getLogger(__name__)
 
@@ -126,8 +126,8 @@ def use_in_place_geglu(net: nn.Module) -> int:
     same values to float rounding; the same module objects, parameters and state dict:
     only their class changes).
 
-    An int8 projection (:class:`~sharpdepth.int8.Int8Linear`) is split in its value and
-    gate halves (:meth:`~sharpdepth.int8.Int8Linear.split_outputs`: the same results),
+    An int8 projection (:class:`~sharpdepth.accel.int8.Int8Linear`) is split in its value and
+    gate halves (:meth:`~sharpdepth.accel.int8.Int8Linear.split_outputs`: the same results),
     which then come out as two contiguous tensors: faster products for the SD-2 UNet's
     widest projection, and a contiguous output for the next layer.
 

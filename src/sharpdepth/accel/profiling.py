@@ -1,4 +1,4 @@
-"""Per-stage wall-clock timing of the pipeline, for ``sharpdepth bench``.
+"""Per-stage wall-clock timing of the pipeline, for ``sharpdepth speed``.
 
 The pipeline's stages are wrapped in :func:`stage`; they cost nothing unless a
 :class:`StageTimer` is active (``with StageTimer() as timer: pipe(image)``), in which

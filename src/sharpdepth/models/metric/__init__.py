@@ -21,15 +21,15 @@ from typing import Any, Literal
 import torch
 
 from sharpdepth.errors import CheckpointError
-from sharpdepth.metric_models.base import (
+from sharpdepth.models.metric.base import (
     CallableMetricModel,
     MetricDepthModel,
     MetricDepthPrediction,
     check_metric_depth,
 )
-from sharpdepth.metric_models.bundled import load_bundled_metric_model, load_nano_metric_model
-from sharpdepth.metric_models.transformers_models import TransformersMetricDepth
-from sharpdepth.metric_models.unidepth import UniDepthMetricDepth
+from sharpdepth.models.metric.bundled import load_bundled_metric_model, load_nano_metric_model
+from sharpdepth.models.metric.transformers_models import TransformersMetricDepth
+from sharpdepth.models.metric.unidepth import UniDepthMetricDepth
 from sharpdepth.nano.metric_net import is_nano_metric_folder
 from sharpdepth.runtime import resolve_device
 

@@ -18,7 +18,7 @@ from typing import Any, Literal, cast
 import torch
 
 from sharpdepth.errors import MissingDependencyError
-from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
+from sharpdepth.models.metric.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device, resolve_dtype
 
 LOGGER = logging.getLogger(__name__)

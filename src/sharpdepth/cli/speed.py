@@ -1,4 +1,4 @@
-"""``sharpdepth bench``: per-stage times, throughput and peak memory of the inference modes."""
+"""``sharpdepth speed``: per-stage times, throughput and peak memory of the inference modes."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ LOGGER = logging.getLogger(__name__)
 
 
 def add_parser(sub: Any) -> None:
-    """Register the ``bench`` subcommand."""
-    from sharpdepth.bench import DEFAULT_MODES, MODES, SIZES
+    """Register the ``speed`` subcommand (also reachable by its former name, ``bench``)."""
+    from sharpdepth.accel.speed import DEFAULT_MODES, MODES, SIZES
 
     p = sub.add_parser(
-        "bench",
+        "speed",
+        aliases=["bench"],
         help="measure the speed and memory of the inference modes",
         description=(
             "Build random-weight models of the chosen size once (cached), then run the "
@@ -75,11 +76,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run ``bench``. Exit code 0, or 2 on bad arguments / a failed worker."""
-    from sharpdepth.bench import BenchSettings, format_report, results_json, run_bench
+    """Run ``speed``. Exit code 0, or 2 on bad arguments / a failed worker."""
+    from sharpdepth.accel.speed import SpeedSettings, format_report, measure_speed, results_json
 
     res = args.processing_res or (768 if args.size == "sd2" else 384)
-    settings = BenchSettings(
+    settings = SpeedSettings(
         size=args.size,
         resolution=res,
         image=args.image,
@@ -97,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
         LOGGER.error("no such image: %s", args.image)
         return 2
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    with tempfile.TemporaryDirectory(prefix="sharpdepth-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sharpdepth-speed-") as tmp:
         work = args.keep_outputs or Path(tmp)
         try:
-            results = run_bench(settings, work, modes)
+            results = measure_speed(settings, work, modes)
         except (ValueError, RuntimeError) as exc:
             LOGGER.error("%s", exc)
             return 2

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from sharpdepth.geometry import intrinsics_from_focal
-from sharpdepth.metric_models.base import MetricDepthModel, MetricDepthPrediction
+from sharpdepth.models.metric.base import MetricDepthModel, MetricDepthPrediction
 from sharpdepth.runtime import resolve_device, resolve_dtype
 from sharpdepth.weights import check_weight_folder, loading_errors
 

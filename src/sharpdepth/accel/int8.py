@@ -14,7 +14,7 @@ the float bias added:
   It differs from the float32 layer by 1.5-1.8% (relative L2, random weights and inputs
   of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``). oneDNN's int8
   linear operator with the same quantisation was tried instead: faster in isolated
-  UNet passes (6.08 s against 6.55 s), but SD-2 fast+tiny calls in ``sharpdepth bench``
+  UNet passes (6.08 s against 6.55 s), but SD-2 fast+tiny calls in ``sharpdepth speed``
   took 16.9-17.6 s with it against 16.0-16.6 s with FBGEMM (four runs against three).
 * :class:`Int8Conv2d` (oneDNN) quantises its whole input on one asymmetric scale
   (its minimum to 0, its maximum to 127) and gets a float32 output straight from the
@@ -47,7 +47,12 @@ import warnings
 import torch
 from torch import nn
 
-from sharpdepth.upsampling import UpsampleConv2d, interleave_phases, subpixel_bias, subpixel_weight
+from sharpdepth.accel.upsampling import (
+    UpsampleConv2d,
+    interleave_phases,
+    subpixel_bias,
+    subpixel_weight,
+)
 
 LOGGER = logging.getLogger(__name__)
 
@@ -318,12 +323,12 @@ class Int8Conv2d(nn.Module):
 
 
 class Int8UpsampleConv2d(nn.Module):
-    """An :class:`~sharpdepth.upsampling.UpsampleConv2d` (nearest 2x up-sampling, then a
+    """An :class:`~sharpdepth.accel.upsampling.UpsampleConv2d` (nearest 2x up-sampling, then a
     3x3 convolution) with :class:`Int8Conv2d` layers.
 
     The up-sampled convolution runs in sub-pixel form (one int8 2x2 convolution with
     four times the output channels on the low-resolution input, see
-    :mod:`sharpdepth.upsampling`); ``upsample=False`` runs the plain int8 3x3 convolution
+    :mod:`sharpdepth.accel.upsampling`); ``upsample=False`` runs the plain int8 3x3 convolution
     on an input that is already up-sampled (for output sizes other than 2x), so both
     weight sets are kept. Input ``[N, C, H, W]``, output ``[N, K, 2 H, 2 W]``
     (channels-last memory layout, as :class:`Int8Conv2d`).
@@ -339,7 +344,7 @@ class Int8UpsampleConv2d(nn.Module):
 
     @classmethod
     def from_float(cls, layer: UpsampleConv2d) -> Int8UpsampleConv2d:
-        """Quantise a float :class:`~sharpdepth.upsampling.UpsampleConv2d` (its weights
+        """Quantise a float :class:`~sharpdepth.accel.upsampling.UpsampleConv2d` (its weights
         are copied, not kept)."""
         return cls(layer.weight, layer.bias)
 
@@ -394,7 +399,7 @@ def quantize_int8(
 ) -> int:
     """Replace ``net``'s linear layers by :class:`Int8Linear` and its 2-D convolutions by
     :class:`Int8Conv2d` (:class:`Int8UpsampleConv2d` for a
-    :class:`~sharpdepth.upsampling.UpsampleConv2d`), in place (the float weights are
+    :class:`~sharpdepth.accel.upsampling.UpsampleConv2d`), in place (the float weights are
     released).
 
     Linear layers with fewer than ``min_features`` (default :data:`MIN_FEATURES`) input or

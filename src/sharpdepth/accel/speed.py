@@ -1,4 +1,4 @@
-"""``sharpdepth bench``: speed and peak memory of the inference modes, measured in one run.
+"""``sharpdepth speed``: speed and peak memory of the inference modes, measured in one run.
 
 For a model size (``sd2``: the SD-2 / Lotus-G / SharpDepth shapes; ``nano``: the bundled
 nano family's shapes; ``tiny``: test-sized) a random-weight checkpoint is built once in
@@ -8,21 +8,21 @@ fresh worker process, so that its peak resident memory is its own:
 * ``released``: the cost structure of the authors' implementation (float32, text
   encoder kept and run on every call, image and depth encoded separately);
 * ``exact``: our default (same result to float rounding);
-* ``fast`` and ``fastest``: the fast modes (see :data:`sharpdepth.pipeline.INFERENCE_MODES`;
+* ``fast`` and ``fastest``: the fast modes (see :data:`sharpdepth.accel.INFERENCE_MODES`;
   ``fastest`` only when asked for with ``modes``);
 * ``MODE+tiny`` (e.g. ``fast+tiny``, on request): that mode with a random-weight
   TAESD-style tiny autoencoder of the size's shapes (``tiny_vae=``) in place of the
   checkpoint's;
 * ``MODE+direct`` (e.g. ``exact+direct``, on request): that mode without Winograd
-  or matrix-product convolutions (:mod:`sharpdepth.winograd`) and with plain
-  up-sampling (:mod:`sharpdepth.upsampling`);
+  or matrix-product convolutions (:mod:`sharpdepth.accel.winograd`) and with plain
+  up-sampling (:mod:`sharpdepth.accel.upsampling`);
 * ``MODE+float`` (e.g. ``fast+float``, on request): that mode without int8 linear
-  layers and convolutions (:mod:`sharpdepth.int8`).
+  layers and convolutions (:mod:`sharpdepth.accel.int8`).
 
 A worker loads the pipeline, runs ``warmup`` untimed calls, then ``runs`` timed ones,
 each reading the photo, running the pipeline and writing every output (depth ``.npy``,
 16-bit PNG, confidence, PLY), with per-stage times from
-:class:`~sharpdepth.profiling.StageTimer`. The metric model is the bundled nano one
+:class:`~sharpdepth.accel.profiling.StageTimer`. The metric model is the bundled nano one
 (real weights) in every size. The report gives per-stage medians, images per second,
 peak memory, the ratios against ``released`` and how far each output is from exact's.
 """
@@ -44,16 +44,16 @@ from typing import Any
 
 import numpy as np
 
-from sharpdepth.process import HUGE_PAGES_VARIABLE, use_huge_pages
+from sharpdepth.accel.memory import HUGE_PAGES_VARIABLE, use_huge_pages
 
 LOGGER = logging.getLogger(__name__)
 
 SIZES = ("sd2", "nano", "tiny")
 MODES = ("released", "exact", "fast", "fastest")
 #: Variants a mode can be run with (``fast+tiny``, ``exact+direct``, ``fast+float``), see
-#: :class:`BenchMode`.
+#: :class:`SpeedMode`.
 VARIANTS = ("tiny", "direct", "float")
-#: What ``sharpdepth bench`` measures unless ``--modes`` says otherwise.
+#: What ``sharpdepth speed`` measures unless ``--modes`` says otherwise.
 DEFAULT_MODES = ("released", "exact", "fast")
 #: glibc malloc settings of ``--allocator tuned``: keep freed memory for reuse instead of
 #: returning it to the system after every large activation.
@@ -61,7 +61,7 @@ TUNED_GLIBC = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=
 
 
 @dataclass
-class BenchSettings:
+class SpeedSettings:
     """What to measure.
 
     Attributes:
@@ -75,7 +75,7 @@ class BenchSettings:
         allocator: ``system`` or ``tuned`` (:data:`TUNED_GLIBC`) for the exact and fast
             workers; released always runs with the system allocator. With ``system``
             the fast modes set up their own lean heap
-            (:func:`~sharpdepth.runtime.use_lean_heap`); ``tuned`` replaces it.
+            (:func:`~sharpdepth.accel.memory.use_lean_heap`); ``tuned`` replaces it.
         cache: folder for the random-weight checkpoints.
         seed: weight and noise seed.
         rounds: how many times the modes are measured in turn, each time by a fresh
@@ -126,9 +126,9 @@ class ModeResult:
 
 
 def default_cache() -> Path:
-    """``$SHARPDEPTH_CACHE/bench`` or ``~/.cache/sharpdepth/bench``."""
+    """``$SHARPDEPTH_CACHE/speed`` or ``~/.cache/sharpdepth/speed``."""
     base = os.environ.get("SHARPDEPTH_CACHE") or Path.home() / ".cache" / "sharpdepth"
-    return Path(base) / "bench"
+    return Path(base) / "speed"
 
 
 # --------------------------------------------------------------------------------------
@@ -217,16 +217,16 @@ def build_tiny_vae(size: str, cache: Path, seed: int = 0) -> Path:
 
 
 @dataclass(frozen=True)
-class BenchMode:
+class SpeedMode:
     """A ``--modes`` entry: an inference mode plus variants, ``MODE[+VARIANT...]``.
 
     Attributes:
         base: one of :data:`MODES`.
         tiny: ``+tiny``, a random-weight tiny autoencoder instead of the checkpoint's.
         direct: ``+direct``, the direct convolution everywhere (no Winograd layers, plain
-            up-sampling), to measure what :mod:`sharpdepth.winograd` and
-            :mod:`sharpdepth.upsampling` give.
-        float: ``+float``, no int8 layers, to measure what :mod:`sharpdepth.int8` gives
+            up-sampling), to measure what :mod:`sharpdepth.accel.winograd` and
+            :mod:`sharpdepth.accel.upsampling` give.
+        float: ``+float``, no int8 layers, to measure what :mod:`sharpdepth.accel.int8` gives
             (the pipeline's default otherwise).
     """
 
@@ -236,8 +236,8 @@ class BenchMode:
     float: bool = False
 
 
-def parse_mode(mode: str) -> BenchMode:
-    """``"fast+tiny"`` -> ``BenchMode("fast", tiny=True)``; ``"exact"`` -> ``BenchMode("exact")``.
+def parse_mode(mode: str) -> SpeedMode:
+    """``"fast+tiny"`` -> ``SpeedMode("fast", tiny=True)``; ``"exact"`` -> ``SpeedMode("exact")``.
 
     Raises:
         ValueError: not a known mode or variant, a variant twice, or a variant of
@@ -250,7 +250,7 @@ def parse_mode(mode: str) -> BenchMode:
             f"unknown mode {mode!r}; choose from {MODES}, each but released optionally "
             f"with " + " and/or ".join(f"+{v}" for v in VARIANTS)
         )
-    return BenchMode(
+    return SpeedMode(
         base, tiny="tiny" in variants, direct="direct" in variants, float="float" in variants
     )
 
@@ -263,7 +263,7 @@ def default_photo() -> Path:
         raise ValueError("no --image given and scikit-image is not installed") from exc
     from PIL import Image
 
-    path = Path(tempfile.gettempdir()) / "sharpdepth-bench-coffee.png"
+    path = Path(tempfile.gettempdir()) / "sharpdepth-speed-coffee.png"
     if not path.is_file():
         Image.fromarray(data.coffee()).save(path)
     return path
@@ -280,22 +280,22 @@ def run_worker(spec: dict[str, Any]) -> ModeResult:
     import torch
 
     from sharpdepth import io
+    from sharpdepth.accel.profiling import StageTimer, peak_rss_bytes, stage
     from sharpdepth.export import prediction_of, write_prediction
     from sharpdepth.pipeline import SharpDepthPipeline
-    from sharpdepth.profiling import StageTimer, peak_rss_bytes, stage
 
     if spec["threads"]:
         torch.set_num_threads(int(spec["threads"]))
     start = time.perf_counter()
-    bench_mode = parse_mode(spec["mode"])
+    variant = parse_mode(spec["mode"])
     pipe = SharpDepthPipeline.from_pretrained(
         spec["checkpoint"],
         metric_model="nano",
         device="cpu",
-        mode=bench_mode.base,
+        mode=variant.base,
         tiny_vae=spec.get("tiny_vae"),
-        winograd=False if bench_mode.direct else None,
-        int8=False if bench_mode.float else None,
+        winograd=False if variant.direct else None,
+        int8=False if variant.float else None,
         processing_resolution=int(spec["resolution"]),
     )
     load_seconds = time.perf_counter() - start
@@ -370,7 +370,7 @@ def pool_rounds(rounds: Sequence[ModeResult]) -> ModeResult:
 
 
 def _worker_spec(
-    settings: BenchSettings, mode: str, checkpoint: Path, out_dir: Path
+    settings: SpeedSettings, mode: str, checkpoint: Path, out_dir: Path
 ) -> dict[str, Any]:
     """The JSON-serialisable job of one worker."""
     tiny = parse_mode(mode).tiny
@@ -393,7 +393,7 @@ def _worker_spec(
 
 def worker_environment(mode: str, allocator: str) -> dict[str, str]:
     """The environment of a mode's worker process: the allocator setting, and huge pages
-    for large tensors (:func:`~sharpdepth.process.use_huge_pages`, as the ``sharpdepth``
+    for large tensors (:func:`~sharpdepth.accel.memory.use_huge_pages`, as the ``sharpdepth``
     command asks for them) in every mode but released, which keeps PyTorch's default."""
     if allocator not in ("system", "tuned"):
         raise ValueError(f"allocator must be system or tuned, got {allocator!r}")
@@ -408,22 +408,22 @@ def worker_environment(mode: str, allocator: str) -> dict[str, str]:
     return env
 
 
-def run_mode(settings: BenchSettings, mode: str, checkpoint: Path, work: Path) -> ModeResult:
+def run_mode(settings: SpeedSettings, mode: str, checkpoint: Path, work: Path) -> ModeResult:
     """Run one mode's worker in a fresh process and return its measurements."""
     out_dir = work / mode
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_file, result_file = work / f"{mode}.spec.json", work / f"{mode}.result.json"
     spec_file.write_text(json.dumps(_worker_spec(settings, mode, checkpoint, out_dir)))
-    cmd = [sys.executable, "-m", "sharpdepth.bench", str(spec_file), str(result_file)]
-    LOGGER.info("bench: %s mode (%d warm-up + %d runs)", mode, settings.warmup, settings.runs)
+    cmd = [sys.executable, "-m", "sharpdepth.accel.speed", str(spec_file), str(result_file)]
+    LOGGER.info("speed: %s mode (%d warm-up + %d runs)", mode, settings.warmup, settings.runs)
     proc = subprocess.run(cmd, env=worker_environment(mode, settings.allocator), check=False)
     if proc.returncode != 0 or not result_file.is_file():
         raise RuntimeError(f"the {mode} worker failed (exit code {proc.returncode})")
     return ModeResult(**json.loads(result_file.read_text()))
 
 
-def run_bench(
-    settings: BenchSettings, work: Path, modes: Sequence[str] = DEFAULT_MODES
+def measure_speed(
+    settings: SpeedSettings, work: Path, modes: Sequence[str] = DEFAULT_MODES
 ) -> list[ModeResult]:
     """Build (or reuse) the checkpoint and measure each mode in its own process.
 
@@ -441,7 +441,7 @@ def run_bench(
     by_mode: dict[str, list[ModeResult]] = {mode: [] for mode in modes}
     for number in range(settings.rounds):
         if settings.rounds > 1:
-            LOGGER.info("bench: round %d of %d", number + 1, settings.rounds)
+            LOGGER.info("speed: round %d of %d", number + 1, settings.rounds)
         for mode in modes:
             by_mode[mode].append(run_mode(settings, mode, checkpoint, work))
     return [pool_rounds(by_mode[mode]) for mode in modes]
@@ -468,12 +468,12 @@ def output_differences(results: Sequence[ModeResult]) -> dict[str, dict[str, flo
     return diffs
 
 
-def _workers_use_huge_pages(settings: BenchSettings) -> bool:
+def _workers_use_huge_pages(settings: SpeedSettings) -> bool:
     """Whether the non-released workers run with huge pages (:func:`worker_environment`)."""
     return worker_environment("exact", settings.allocator)[HUGE_PAGES_VARIABLE] == "1"
 
 
-def _runs_text(settings: BenchSettings) -> str:
+def _runs_text(settings: SpeedSettings) -> str:
     """``"2 runs after 1 warm-up"``, with the rounds when there are several."""
     text = f"{settings.runs} runs after {settings.warmup} warm-up"
     if settings.rounds > 1:
@@ -481,7 +481,7 @@ def _runs_text(settings: BenchSettings) -> str:
     return text
 
 
-def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str:
+def format_report(settings: SpeedSettings, results: Sequence[ModeResult]) -> str:
     """A Markdown table: stages by mode, totals, throughput, memory and the ratios."""
     modes = [r.mode for r in results]
     stage_names: list[str] = []
@@ -533,7 +533,7 @@ def format_report(settings: BenchSettings, results: Sequence[ModeResult]) -> str
     return "\n".join(lines)
 
 
-def results_json(settings: BenchSettings, results: Sequence[ModeResult]) -> dict[str, Any]:
+def results_json(settings: SpeedSettings, results: Sequence[ModeResult]) -> dict[str, Any]:
     """Settings, results and output differences as one JSON-serialisable dict."""
     return {
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()},
@@ -543,7 +543,7 @@ def results_json(settings: BenchSettings, results: Sequence[ModeResult]) -> dict
 
 
 def _main(argv: Sequence[str]) -> int:
-    """Worker entry point: ``python -m sharpdepth.bench SPEC.json RESULT.json``."""
+    """Worker entry point: ``python -m sharpdepth.accel.speed SPEC.json RESULT.json``."""
     spec_file, result_file = Path(argv[0]), Path(argv[1])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     result = run_worker(json.loads(spec_file.read_text()))
