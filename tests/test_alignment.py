@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sharpdepth import alignment
+from sharpdepth.evaluation import alignment
 
 
 def _gt(seed: int = 0) -> np.ndarray:

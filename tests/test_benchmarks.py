@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sharpdepth.benchmarks import (
+from sharpdepth.errors import MissingDependencyError
+from sharpdepth.evaluation.benchmarks import (
     DATA_ROOT_ENV,
     EvalSample,
     crop_box,
@@ -22,8 +23,7 @@ from sharpdepth.benchmarks import (
     write_dpt,
     write_pfm,
 )
-from sharpdepth.benchmarks.readers import CropSpec
-from sharpdepth.errors import MissingDependencyError
+from sharpdepth.evaluation.benchmarks.description import CropSpec
 
 ALL = {
     "diode",
@@ -135,9 +135,9 @@ def test_custom_description_file_and_unknown_key(tmp_path: Path) -> None:
         'name = "mine"\ntitle = "Mine"\n[samples]\nglob = ["*.png"]\n'
         '[gt]\npath = "{stem}_gt.npy"\ndecoder = "npy"\n'
     )
-    bench = load_benchmark(desc, root=tmp_path / "data")
-    assert len(bench) == 1 and bench[0].id == "a"
-    assert np.allclose(bench[0].depth, 2.0) and bench[0].valid.all()
+    benchmark = load_benchmark(desc, root=tmp_path / "data")
+    assert len(benchmark) == 1 and benchmark[0].id == "a"
+    assert np.allclose(benchmark[0].depth, 2.0) and benchmark[0].valid.all()
     desc.write_text('name = "mine"\ntitle = "Mine"\nsharpnes = true\n')
     with pytest.raises(ValueError, match="unknown key"):
         load_benchmark(desc, root=tmp_path / "data")
@@ -176,10 +176,10 @@ def _nyu(root: Path) -> np.ndarray:
 
 def test_nyuv2_reader_applies_eigen_crop_and_range(tmp_path: Path) -> None:
     _nyu(tmp_path / "nyuv2")
-    bench = load_benchmark("nyuv2", root=tmp_path)  # a folder holding nyuv2/
-    assert len(bench) == 2 and bench.ids == ["kitchen_0004/0001", "office_0005/0009"]
-    assert not bench.is_sharpness and bench.metric
-    sample = bench[0]
+    benchmark = load_benchmark("nyuv2", root=tmp_path)  # a folder holding nyuv2/
+    assert len(benchmark) == 2 and benchmark.ids == ["kitchen_0004/0001", "office_0005/0009"]
+    assert not benchmark.is_sharpness and benchmark.metric
+    sample = benchmark[0]
     assert isinstance(sample, EvalSample)
     assert sample.rgb.shape == (480, 640, 3) and sample.rgb.dtype == np.float32
     assert sample.depth.dtype == np.float32 and sample.depth[300, 300] == pytest.approx(2.5)
@@ -214,9 +214,9 @@ def test_kitti_reader_benchmark_crop_garg_crop_and_missing_gt(tmp_path: Path) ->
     gt[100, 600] = 10 * 256  # row 77 after the crop: outside the Garg crop
     gt[300, 700] = 90 * 256  # beyond 80 m
     _png16(root / drive / "proj_depth" / "groundtruth" / "image_02" / "0000000069.png", gt)
-    bench = load_benchmark("kitti", root=root)
-    assert bench.ids == [f"{drive}/0000000069"]  # the frame without ground truth is skipped
-    sample = bench[0]
+    benchmark = load_benchmark("kitti", root=root)
+    assert benchmark.ids == [f"{drive}/0000000069"]  # the frame without ground truth is skipped
+    sample = benchmark[0]
     assert sample.rgb.shape == (352, 1216, 3) and sample.depth.shape == (352, 1216)
     assert sample.depth[300 - 23, 600 - 13] == pytest.approx(10.0)
     assert sample.valid[277, 587] and sample.valid[177, 587]
@@ -272,9 +272,9 @@ def test_diode_reader_mask_range_and_splits(tmp_path: Path) -> None:
         mask[1, 1] = 0
         _npy(folder / f"{stem}_depth.npy", depth)
         _npy(folder / f"{stem}_depth_mask.npy", mask)
-    bench = load_benchmark("diode", root=tmp_path)
-    assert len(bench) == 2
-    sample = bench[0]
+    benchmark = load_benchmark("diode", root=tmp_path)
+    assert len(benchmark) == 2
+    sample = benchmark[0]
     assert sample.id == "indoors/00019_00183_indoors_000_010"
     assert sample.depth.shape == (4, 6) and sample.valid.sum() == 22
     assert not sample.valid[0, 0] and not sample.valid[1, 1]
@@ -304,9 +304,9 @@ def test_ibims_reader_edges_masks_and_calib(tmp_path: Path) -> None:
     _png8(root / "mask_transp" / f"{name}.png", transp)
     (root / "calib").mkdir()
     (root / "calib" / f"{name}.txt").write_text("559.6,558.4,320.0,240.5\n")
-    bench = load_benchmark("ibims", root=tmp_path)
-    assert bench.is_sharpness and len(bench) == 1
-    sample = bench[0]
+    benchmark = load_benchmark("ibims", root=tmp_path)
+    assert benchmark.is_sharpness and len(benchmark) == 1
+    sample = benchmark[0]
     assert sample.depth[3, 3] == pytest.approx(float(raw[3, 3]) * 50 / 65535, rel=1e-6)
     assert sample.edges is not None and sample.edges.dtype == bool
     assert sample.edges[:, 4].all() and sample.edges.sum() == 6
@@ -352,10 +352,10 @@ def test_sintel_reader_dpt_and_cam(tmp_path: Path) -> None:
         (root / "training" / "depth" / scene).mkdir(parents=True)
         write_dpt(root / "training" / "depth" / scene / "frame_0001.dpt", depth)
     _sintel_cam(root / "training" / "camdata_left" / "alley_1" / "frame_0001.cam", k)
-    bench = load_benchmark("sintel", root=root)
-    assert bench.split == "final" and bench.is_sharpness
-    assert bench.ids == ["alley_1/frame_0001", "market_5/frame_0001"]
-    first, second = bench[0], bench[1]
+    benchmark = load_benchmark("sintel", root=root)
+    assert benchmark.split == "final" and benchmark.is_sharpness
+    assert benchmark.ids == ["alley_1/frame_0001", "market_5/frame_0001"]
+    first, second = benchmark[0], benchmark[1]
     assert np.allclose(first.depth, depth)
     assert first.valid.sum() == int(((depth > 1e-3) & (depth < 200)).sum())
     assert first.K is not None and np.allclose(first.K, k)
@@ -375,11 +375,11 @@ def test_spring_reader_needs_h5py(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     (scene / "cam_data" / "intrinsics.txt").write_text(
         "1000.0 1000.0 3.0 2.0\n2181.8181818181815 2181.8181818181815 3.0 2.0\n"
     )
-    bench = load_benchmark("spring", root=tmp_path)
-    assert bench.ids == ["0001/0002"]
+    benchmark = load_benchmark("spring", root=tmp_path)
+    assert benchmark.ids == ["0001/0002"]
     monkeypatch.setitem(sys.modules, "h5py", None)  # as if h5py were not installed
     with pytest.raises(MissingDependencyError, match="h5py"):
-        bench[0]
+        benchmark[0]
 
     class _File:
         """Stand-in for ``h5py.File``: the fixture's .dsp5 is really a .npy file."""
@@ -394,7 +394,7 @@ def test_spring_reader_needs_h5py(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             return None
 
     monkeypatch.setitem(sys.modules, "h5py", types.SimpleNamespace(File=_File))
-    sample = bench[0]
+    sample = benchmark[0]
     assert sample.depth.shape == (4, 6)
     expected = 2181.8181818181815 * 0.065 / 20.0  # line frame-1 of intrinsics.txt
     assert sample.depth[2, 2] == pytest.approx(expected, rel=1e-5)
@@ -410,9 +410,9 @@ def test_unrealstereo4k_reader_rgba_and_splits(tmp_path: Path) -> None:
         disparity = np.full((4, 6), 96.0, np.float32)
         disparity[0, 0] = 0.0
         _npy(root / scene / "Disp0" / "00000.npy", disparity)
-    bench = load_benchmark("unrealstereo4k", root=tmp_path)
-    assert bench.split == "paper" and bench.ids == ["00008/00000"]
-    sample = bench[0]
+    benchmark = load_benchmark("unrealstereo4k", root=tmp_path)
+    assert benchmark.split == "paper" and benchmark.ids == ["00008/00000"]
+    sample = benchmark[0]
     assert sample.rgb.shape == (4, 6, 3)
     assert sample.depth[1, 1] == pytest.approx(10.0) and not sample.valid[0, 0]
     assert sample.K is not None and sample.K[0, 2] == pytest.approx(1920.0)
@@ -433,9 +433,9 @@ def test_middlebury2014_reader_calib_conversion(tmp_path: Path) -> None:
         _rgb(folder / "im0.png", 4, 5)
         write_pfm(folder / "disp0GT.pfm", disparity)
         (folder / "calib.txt").write_text(calib)
-    bench = load_benchmark("middlebury2014", root=root)
-    assert bench.ids == ["Motorcycle-perfect"] and bench.metric
-    sample = bench[0]
+    benchmark = load_benchmark("middlebury2014", root=root)
+    assert benchmark.ids == ["Motorcycle-perfect"] and benchmark.metric
+    sample = benchmark[0]
     expected = 0.193001 * 3979.911 / (disparity[:3] + 124.343)
     assert np.allclose(sample.depth[:3], expected, rtol=1e-6)
     assert not sample.valid[3, 4] and sample.valid.sum() == 19
@@ -458,10 +458,10 @@ def test_synth_reader_on_generated_folder(tmp_path: Path) -> None:
     index = load_json(Path(root) / "index.json")
     splits = sorted({e["split"] for e in index["samples"]})
     for split in splits:
-        bench = load_benchmark("synth", root=root, split=split)
+        benchmark = load_benchmark("synth", root=root, split=split)
         expected = [e["id"] for e in index["samples"] if e["split"] == split]
-        assert bench.ids == expected and bench.is_sharpness and bench.metric
-        sample = bench[0]
+        assert benchmark.ids == expected and benchmark.is_sharpness and benchmark.metric
+        sample = benchmark[0]
         truth = load_synth_sample(Path(root) / split, expected[0])
         assert sample.rgb.shape == (16, 16, 3) and sample.K is not None
         assert np.allclose(sample.K, truth.K)
@@ -477,12 +477,12 @@ def test_synth_reader_on_generated_folder(tmp_path: Path) -> None:
 
 def test_motorcycle_benchmark_matches_calibration() -> None:
     pytest.importorskip("skimage")
-    bench = load_benchmark("motorcycle")
-    assert len(bench) == 1 and bench.alignment == "disparity" and bench.metric
-    assert not bench.is_sharpness and bench.gt_kind == "disparity"
+    benchmark = load_benchmark("motorcycle")
+    assert len(benchmark) == 1 and benchmark.alignment == "disparity" and benchmark.metric
+    assert not benchmark.is_sharpness and benchmark.gt_kind == "disparity"
     with pytest.raises(ValueError, match="no splits"):
         load_benchmark("motorcycle", split="test")
-    sample = bench[0]
+    sample = benchmark[0]
     assert sample.rgb.shape == (500, 741, 3) and sample.depth.shape == (500, 741)
     disparity = sample.meta["disparity"]
     assert disparity.shape == (500, 741)

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from sharpdepth.cli.main import main
-from sharpdepth.evaluation import AFFINE_DEPTH, METRIC_DEPTH, evaluate, resolve_methods, score
+from sharpdepth.evaluation.evaluator import (
+    AFFINE_DEPTH,
+    METRIC_DEPTH,
+    evaluate,
+    resolve_methods,
+    score,
+)
 from sharpdepth.pipeline import SharpDepthPipeline
 from sharpdepth.testing import SmoothMetricModel, write_tiny_depth_anything
 
@@ -67,15 +73,15 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_evaluate_writes_tables_for_every_method(
     tiny_checkpoints: dict[str, Path], synth_root: Path, tmp_path: Path
 ) -> None:
-    from sharpdepth.benchmarks import load_benchmark
+    from sharpdepth.evaluation.benchmarks import load_benchmark
 
     pipe = SharpDepthPipeline.from_pretrained(
         tiny_checkpoints["released"], metric_model=SmoothMetricModel(), device="cpu"
     )
-    bench = load_benchmark("synth", root=synth_root, split="train", limit=3)
+    benchmark = load_benchmark("synth", root=synth_root, split="train", limit=3)
     result = evaluate(
         pipe,
-        bench,
+        benchmark,
         resolve_methods("all"),
         out_dir=tmp_path,
         processing_resolution=48,

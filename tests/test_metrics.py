@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sharpdepth import metrics
+from sharpdepth.evaluation import metrics
 
 # Two rows: the first row is valid, the second is masked out and holds garbage.
 GT = np.array([[1.0, 2.0, 4.0, 10.0], [np.nan, -3.0, 0.0, 7.0]])

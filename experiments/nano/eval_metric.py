@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from common import scoring_parser, summary
 
-from sharpdepth.evaluation import METRIC_DEPTH, score
+from sharpdepth.evaluation.evaluator import METRIC_DEPTH, score
 from sharpdepth.nano.metric_net import NanoMetricNet, read_config
 from sharpdepth.synth.dataset import SynthFolderDataset
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from common import scoring_parser, summary
 
-from sharpdepth.evaluation import AFFINE_DEPTH, score
+from sharpdepth.evaluation.evaluator import AFFINE_DEPTH, score
 from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.nano.recipes import empty_prompt_embedding, nano_scheduler
 from sharpdepth.synth.dataset import SynthFolderDataset

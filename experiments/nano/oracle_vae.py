@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sharpdepth.evaluation import AFFINE_DEPTH, score
+from sharpdepth.evaluation.evaluator import AFFINE_DEPTH, score
 from sharpdepth.nano.recipes import normalize_dense_depth
 from sharpdepth.synth.dataset import SynthFolderDataset
 

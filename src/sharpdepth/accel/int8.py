@@ -12,7 +12,7 @@ the float bias added:
   scale: rows are divided by their largest magnitude before the call and the outputs
   multiplied back, so one token with large activations does not coarsen the others.
   It differs from the float32 layer by 1.5-1.8% (relative L2, random weights and inputs
-  of the SD-2 UNet's layer shapes, ``benchmarks/int8_layers.py``). oneDNN's int8
+  of the SD-2 UNet's layer shapes, ``experiments/speed/int8_layers.py``). oneDNN's int8
   linear operator with the same quantisation was tried instead: faster in isolated
   UNet passes (6.08 s against 6.55 s), but SD-2 fast+tiny calls in ``sharpdepth speed``
   took 16.9-17.6 s with it against 16.0-16.6 s with FBGEMM (four runs against three).

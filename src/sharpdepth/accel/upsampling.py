@@ -18,7 +18,7 @@ channel pair (about 0.47-0.53x the arithmetic, counting the extra border row and
 column), and without the 4x larger up-sampled tensor.
 
 Measured on a 2-core AVX2 CPU at 768 x 512 px (latent 96 x 64), one stage at a time,
-median of 5 alternating (``benchmarks/subpixel_layers.py``, two runs):
+median of 5 alternating (``experiments/speed/subpixel_layers.py``, two runs):
 
 * TAESD's decoder (64 channels, channels-last, float32): 1.53-1.80x faster (to
   768 x 512: 128-131 ms against 203-215 ms);

@@ -9,7 +9,7 @@ products over channels, which BLAS runs near the CPU's peak.
 
 On a 2-core AVX2 CPU (float32, SD-2 autoencoder and UNet shapes), one layer ran
 1.0-2.3x faster than PyTorch's direct convolution for 128-512 channels at 96 x 64 to
-768 x 512 pixels, the wider the faster (``benchmarks/winograd_layers.py``). Narrow
+768 x 512 pixels, the wider the faster (``experiments/speed/winograd_layers.py``). Narrow
 layers (under 128 channels) and wide layers on few pixels (the UNet's 640 and 1280
 channel levels below 96 x 64) are slower this way: the transforms and reading the
 transformed weights cost more than the saved multiplications. So only layers that pass

@@ -44,10 +44,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``eval``: exit code 0 on success, 2 on setup errors."""
-    from sharpdepth.benchmarks import list_benchmarks, load_benchmark
     from sharpdepth.cli.models import load_pipeline
     from sharpdepth.errors import SharpDepthError
-    from sharpdepth.evaluation import evaluate, resolve_methods
+    from sharpdepth.evaluation.benchmarks import list_benchmarks, load_benchmark
+    from sharpdepth.evaluation.evaluator import evaluate, resolve_methods
 
     if args.list:
         for name in list_benchmarks():
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         methods = resolve_methods(args.model)
-        bench = load_benchmark(
+        benchmark = load_benchmark(
             args.benchmark, root=args.data_root, split=args.split, limit=args.limit
         )
     except (ValueError, FileNotFoundError) as exc:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     result = evaluate(
         pipe,
-        bench,
+        benchmark,
         methods,
         out_dir=args.output,
         seed=args.seed,

@@ -407,25 +407,25 @@ class Trainer:
         logs: dict[str, float] = {}
         root = Path(val)
         if (root / "index.json").is_file():
-            from sharpdepth.benchmarks import load_benchmark
-            from sharpdepth.evaluation import evaluate, resolve_methods
+            from sharpdepth.evaluation.benchmarks import load_benchmark
+            from sharpdepth.evaluation.evaluator import evaluate, resolve_methods
 
-            bench = None
+            benchmark = None
             for split in ("val", "test"):
                 try:
-                    bench = load_benchmark("synth", root=root, split=split, limit=16)
+                    benchmark = load_benchmark("synth", root=root, split=split, limit=16)
                     break
                 except (ValueError, FileNotFoundError):
                     continue
-            if bench is not None:
+            if benchmark is not None:
                 result = evaluate(
-                    pipe, bench, resolve_methods("sharpdepth,metric"), n_worst=0, progress=False
+                    pipe, benchmark, resolve_methods("sharpdepth,metric"), n_worst=0, progress=False
                 )
                 for name, row in result.summary.items():
                     for key in ("abs_rel", "delta1", "pdbe_acc", "pdbe_comp"):
                         if key in row:
                             logs[f"val_{name}_{key}"] = float(row[key])
-                paths = [Path(s.meta.get("rgb_path", "")) for s in list(bench)[:max_images]]
+                paths = [Path(s.meta.get("rgb_path", "")) for s in list(benchmark)[:max_images]]
             else:
                 paths = []
             paths = [p for p in paths if p.is_file()] or list_images(root)[:max_images]

@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.accel.upsampling``: each up-sampling stage (nearest 2x, then a 3x3
+"""Speed of ``sharpdepth.accel.upsampling``: each up-sampling stage (nearest 2x, then a 3x3
 convolution) computed on the up-sampled input and in sub-pixel form.
 
 For the up-sampling stages of the SD-2 UNet, the SD-2 autoencoder's decoder and TAESD's
@@ -17,7 +17,7 @@ Prints the medians, the speed-up, which form the pipeline uses
 float64 computation (largest error relative to the largest output for float32, relative
 L2 for int8). The autoencoder's stages are the slowest to run (about 2 s each way).
 
-Usage: ``python benchmarks/subpixel_layers.py [--repeats 3] [--threads N] [--skip-vae]``.
+Usage: ``python experiments/speed/subpixel_layers.py [--repeats 3] [--threads N] [--skip-vae]``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sharpdepth import alignment, filters, io, metrics, vis
+from sharpdepth import io, vis
+from sharpdepth.evaluation import alignment, baselines, metrics
 from sharpdepth.method import apply_scale_shift, fit_scale_shift
 
 LOGGER = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _prior_aligned_to_metric(out: Any, i: int, rgb: np.ndarray) -> np.ndarray:
 def _guided(out: Any, i: int, rgb: np.ndarray) -> np.ndarray:
     """The metric depth refined by a guided filter with the image as guide."""
     radius = max(2, round(0.01 * max(rgb.shape[:2])))
-    return filters.guided_filter(rgb, out.metric_depth[i], radius=radius, eps=1e-3)
+    return baselines.guided_filter(rgb, out.metric_depth[i], radius=radius, eps=1e-3)
 
 
 METHODS: dict[str, Method] = {
@@ -248,7 +249,7 @@ def evaluate(
 
     Args:
         pipe: a :class:`~sharpdepth.pipeline.SharpDepthPipeline`.
-        benchmark: from :func:`sharpdepth.benchmarks.load_benchmark`.
+        benchmark: from :func:`sharpdepth.evaluation.benchmarks.load_benchmark`.
         methods: what to score (see :data:`METHODS`).
         out_dir: where to write ``results.{md,csv,json}``, ``per_sample.json`` and
             ``worst_*.png`` (nothing is written when ``None``).

@@ -9,7 +9,7 @@ the synthetic test split shows the int8 arithmetic that fast mode uses for wide
 (SD-2-sized) layers. The arguments are ``sharpdepth eval``'s;
 pass ``--fast`` or ``--fastest`` (int8 is part of the fast modes):
 
-``python benchmarks/int8_quality.py --benchmark synth --split test --use-intrinsics --fast``
+``python experiments/speed/int8_quality.py --benchmark synth --split test --use-intrinsics --fast``
 """
 
 from __future__ import annotations

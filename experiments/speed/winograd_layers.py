@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.accel.winograd``: one 3x3 layer by Winograd, by one matrix product
+"""Speed of ``sharpdepth.accel.winograd``: one 3x3 layer by Winograd, by one matrix product
 ("GEMM") and by the direct convolution.
 
 For the layer shapes of the SD-2 autoencoder and UNet at 768 x 512 px (latent 96 x 64),
@@ -12,7 +12,7 @@ for that layer (:func:`~sharpdepth.accel.winograd.winograd_applies`,
 :func:`~sharpdepth.accel.winograd.gemm_applies`) and each result's largest error against a
 float64 convolution, relative to the output's largest magnitude.
 
-Usage: ``python benchmarks/winograd_layers.py [--repeats 3] [--threads N]``.
+Usage: ``python experiments/speed/winograd_layers.py [--repeats 3] [--threads N]``.
 """
 
 from __future__ import annotations

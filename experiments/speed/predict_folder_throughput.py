@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth predict`` on a folder: images/s with and without I/O overlap.
+"""Speed of ``sharpdepth predict`` on a folder: images/s with and without I/O overlap.
 
 Writes ``--images`` (default 24) real-size photos (1024 x 768 JPEGs cut and resized from
 scikit-image's sample photographs, each a different crop) to a temporary folder, loads
@@ -8,7 +8,7 @@ cloud) with ``--io-workers 0`` (decode, compute, write one after another) and wi
 ``--io-workers N`` (decode ahead and write in the background), alternating the two for
 ``--repeats`` rounds after one warm-up image. Prints images/s of both and their ratio.
 
-Usage: ``python benchmarks/predict_folder_throughput.py [--images 24] [--io-workers 2]
+Usage: ``python experiments/speed/predict_folder_throughput.py [--images 24] [--io-workers 2]
 [--batch-size 1] [--repeats 1] [--res RES] [--threads N]``.
 """
 
@@ -65,7 +65,7 @@ def timed_run(pipe: Any, paths: list[Path], args: argparse.Namespace, out: Path)
     n_ok = predict._predict_all(pipe, paths, stems, args, settings, failures, _NoBar())
     elapsed = time.perf_counter() - start
     if failures or n_ok != len(paths):
-        raise RuntimeError(f"benchmark run failed: {failures}")
+        raise RuntimeError(f"speed run failed: {failures}")
     return elapsed
 
 

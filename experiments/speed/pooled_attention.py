@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.accel.attention``: SD-2 UNet passes with full and with pooled
+"""Speed of ``sharpdepth.accel.attention``: SD-2 UNet passes with full and with pooled
 self-attention.
 
 Builds a random-weight SD-2 UNet (:func:`~sharpdepth.testing.sd2_unet`) prepared as fast
@@ -10,7 +10,7 @@ warm-up pass each, and prints the medians, the speed-up and the relative differe
 the outputs (random weights: the quality effect is in the README's quality table, not
 here).
 
-Usage: ``python benchmarks/pooled_attention.py [--rounds 3] [--factor 2] [--levels 1]``.
+Usage: ``python experiments/speed/pooled_attention.py [--rounds 3] [--factor 2] [--levels 1]``.
 """
 
 from __future__ import annotations

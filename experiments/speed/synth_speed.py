@@ -1,4 +1,4 @@
-"""Benchmark of the synthetic engine: images per second at 256 x 256, ~100 objects.
+"""Speed of the synthetic engine: images per second at 256 x 256, ~100 objects.
 
 Prints, for each configuration, the images/s of
 
@@ -12,7 +12,7 @@ shelf of books holding many objects), so by default each style gets the setting 
 gives about 100 objects per scene (``OBJECTS_FOR_100``); ``--objects N`` forces one
 value for every style.
 
-Usage: ``python benchmarks/synth_speed.py [--n 40] [--size 256 256] [--objects N]``.
+Usage: ``python experiments/speed/synth_speed.py [--n 40] [--size 256 256] [--objects N]``.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def bench_dataset(
 
 
 def main() -> None:
-    """Parse arguments and run the benchmarks."""
+    """Parse arguments and run the measurements."""
     from sharpdepth.synth.styles import STYLES
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])

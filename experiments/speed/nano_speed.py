@@ -1,4 +1,4 @@
-"""Benchmark of the bundled nano family: size on disk and one prediction's time.
+"""Speed of the bundled nano family: size on disk and one prediction's time.
 
 Prints
 
@@ -8,7 +8,7 @@ Prints
   a 2-core CPU), median of ``--runs`` runs after ``--warmup`` warm-up calls, and the
   time of the metric model alone for comparison.
 
-Usage: ``python benchmarks/nano_speed.py [--res 384] [--runs 5] [--warmup 2] [--threads N]``.
+Usage: ``python experiments/speed/nano_speed.py [--res 384] [--runs 5] [--warmup 2] [--threads N]``.
 """
 
 from __future__ import annotations

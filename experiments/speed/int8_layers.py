@@ -1,4 +1,4 @@
-"""Benchmark of ``sharpdepth.accel.int8``: the SD-2 UNet's linear layers and convolutions in int8
+"""Speed of ``sharpdepth.accel.int8``: the SD-2 UNet's linear layers and convolutions in int8
 against float32.
 
 For each linear layer shape of the SD-2 UNet's transformer blocks at 768 x 512 px
@@ -18,7 +18,7 @@ on the random-weight SD-2 checkpoint of ``sharpdepth speed`` (built once in its 
 one with int8 layers (the default) and one without, and times N alternating 768 px calls
 of each on the bench photo after a warm-up call.
 
-Usage: ``python benchmarks/int8_layers.py [--repeats 5] [--unet-repeats 3] [--no-unet]
+Usage: ``python experiments/speed/int8_layers.py [--repeats 5] [--unet-repeats 3] [--no-unet]
 [--pipeline-rounds 3]``.
 """
 
