@@ -1,4 +1,4 @@
-"""The pure steps of METHOD.md, checked against hand-computed values."""
+"""The pure steps of docs/method.md, checked against hand-computed values."""
 
 from __future__ import annotations
 
@@ -39,6 +39,22 @@ def test_gate_divides_by_per_image_max_and_clips() -> None:
     norm = torch.zeros(1, 1, 2, 2)
     e = method.noise_aware_gate(prior, norm)
     torch.testing.assert_close(e.view(-1), torch.tensor([0.0, 0.5, 1.0, 1.0]))
+
+
+def test_gate_normalised_by_the_batch_maximum_as_released_training() -> None:
+    prior = torch.tensor([[0.5, 0.25], [1.0, 2.0]]).view(2, 1, 1, 2)
+    norm = torch.zeros(2, 1, 1, 2)
+    per_image = method.noise_aware_gate(prior, norm)
+    per_batch = method.noise_aware_gate(prior, norm, "batch")
+    torch.testing.assert_close(per_image.view(-1), torch.tensor([1.0, 0.5, 0.5, 1.0]))
+    torch.testing.assert_close(per_batch.view(-1), torch.tensor([0.25, 0.125, 0.5, 1.0]))
+    single = prior[:1]  # batch size 1: the two are the same
+    torch.testing.assert_close(
+        method.noise_aware_gate(single, norm[:1], "batch"),
+        method.noise_aware_gate(single, norm[:1]),
+    )
+    with pytest.raises(ValueError, match="normalization"):
+        method.noise_aware_gate(prior, norm, "pixel")
 
 
 def test_gate_of_agreeing_maps_is_zero() -> None:

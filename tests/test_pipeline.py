@@ -1,4 +1,4 @@
-"""SharpDepthPipeline on tiny random-weight models: contracts and the METHOD.md steps."""
+"""SharpDepthPipeline on tiny random-weight models: contracts and the steps of docs/method.md."""
 
 from __future__ import annotations
 
@@ -189,8 +189,14 @@ def test_model_intrinsics_are_scaled_back(
         k = torch.tensor([[100.0, 0, (w - 1) / 2], [0, 100.0, (h - 1) / 2], [0, 0, 1]])
         return 1.0 + img.mean(1), k.expand(img.shape[0], 3, 3)
 
+    # the unpadded input: a principal point at the centre of what the model sees is then
+    # the image's centre (the released input's padding would move it)
     pipe = SharpDepthPipeline.from_pretrained(
-        tiny_checkpoints["released"], metric_model=model, device="cpu", processing_resolution=102
+        tiny_checkpoints["released"],
+        metric_model=model,
+        device="cpu",
+        processing_resolution=102,
+        metric_input="resized",
     )
     out = pipe(photo, seed=0)
     assert out.intrinsics_source == "metric_model"
@@ -317,3 +323,46 @@ def test_metric_model_name_is_saved_with_the_pipeline(
 def test_checkpoint_without_metric_model_needs_one(tiny_checkpoints: dict[str, Path]) -> None:
     with pytest.raises(ValueError, match="metric model"):
         SharpDepthPipeline.from_pretrained(tiny_checkpoints["released"], device="cpu")
+
+
+class RecordingMetric(SmoothMetricModel):
+    """The smooth stand-in metric model, keeping the images it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, image: torch.Tensor, intrinsics: torch.Tensor | None = None) -> torch.Tensor:
+        self.seen.append(image.clone())
+        return super().forward(image, intrinsics)
+
+
+@pytest.mark.parametrize(
+    ("metric_input", "size", "eight_bit"),
+    [("released", (48, 64), True), ("resized", (41, 64), False)],
+)
+def test_metric_model_input(
+    tiny_checkpoints: dict[str, Path],
+    photo: np.ndarray,
+    metric_input: str,
+    size: tuple[int, int],
+    eight_bit: bool,
+) -> None:
+    """Released input: the padded image (33 x 51 -> 41 x 64 -> 48 x 64), truncated to 8 bits,
+    as the authors' release feeds its metric model; resized: the unpadded image as it is."""
+    metric = RecordingMetric()
+    pipe = SharpDepthPipeline.from_pretrained(
+        tiny_checkpoints["released"],
+        metric_model=metric,
+        device="cpu",
+        processing_resolution=RES,
+        metric_input=metric_input,
+    )
+    out = pipe(photo, seed=0)
+    (seen,) = metric.seen
+    assert tuple(seen.shape[-2:]) == size
+    codes = seen * 255.0
+    assert torch.allclose(codes, codes.round(), atol=1e-4) is eight_bit
+    assert out.depth.shape == (1, 33, 51) and np.isfinite(out.depth).all()
+    with pytest.raises(ValueError, match="metric_input"):
+        SharpDepthPipeline(pipe.sharpener, metric, metric_input="padded")

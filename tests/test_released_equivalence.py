@@ -4,8 +4,9 @@ The reference below follows the authors' released inference literally (their
 pre-processing, encoder + quant_conv means, ``scheduler.add_noise``, nearest gate
 down-sampling by 1/8, post_quant_conv + decoder, alignment at input resolution by
 ``numpy.linalg.lstsq`` on ``(1 - e) > 0.5``) with the noise drawn from one generator
-in METHOD.md's order. METHOD.md: same weights, same f_D output, same seed -> same
-output to float rounding.
+in the documented order (``docs/method.md``): same weights, same seed -> same output to
+float rounding. The metric model sees what the release gives it: the resized and padded
+image as 8-bit values truncated from ``255 x``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,21 @@ def pointwise_metric(img: torch.Tensor) -> torch.Tensor:
     return 1.0 + 3.0 * (1.0 - img.mean(dim=1, keepdim=True))
 
 
+def neighbourhood_metric(img: torch.Tensor) -> torch.Tensor:
+    """A metric model that looks at 5 x 5 neighbourhoods, so the padded border and the
+    8-bit truncation of its input change its depth."""
+    grey = img.mean(dim=1, keepdim=True)
+    smooth = F.avg_pool2d(grey, 5, stride=1, padding=2, count_include_pad=False)
+    return 1.0 + 3.0 * (1.0 - smooth) + 0.5 * grey
+
+
+METRIC_MODELS = {"pointwise": pointwise_metric, "neighbourhood": neighbourhood_metric}
+
+
 @torch.no_grad()
-def released_reference(root: Path, rgb: torch.Tensor, res: int, seed: int) -> np.ndarray:
+def released_reference(
+    root: Path, rgb: torch.Tensor, res: int, seed: int, metric: str = "pointwise"
+) -> np.ndarray:
     unet = UNet2DConditionModel.from_pretrained(root, subfolder="unet").eval()
     vae = AutoencoderKL.from_pretrained(root, subfolder="vae").eval()
     scheduler = DDIMScheduler.from_pretrained(root, subfolder="scheduler")
@@ -44,7 +58,7 @@ def released_reference(root: Path, rgb: torch.Tensor, res: int, seed: int) -> np
     image = F.interpolate(rgb, (nh, nw), mode="bilinear", antialias=True)
     ph, pw = -nh % 8, -nw % 8
     image = F.pad(image, (0, pw, 0, ph), mode="replicate")
-    depth = pointwise_metric(image)
+    depth = METRIC_MODELS[metric]((image * 255).int().float() / 255)
     dmin, dmax = depth.min(), depth.max()
     norm = ((depth - dmin) / (dmax - dmin) * 2 - 1).clip(-1, 1)
 
@@ -80,15 +94,34 @@ def released_reference(root: Path, rgb: torch.Tensor, res: int, seed: int) -> np
     return pred * scale + shift
 
 
+@pytest.mark.parametrize("metric", ["pointwise", "neighbourhood"])
 @pytest.mark.parametrize(("size", "res"), [((48, 64), 64), ((33, 51), 64), ((40, 30), 56)])
 def test_matches_released_pipeline(
-    tiny_checkpoints: dict[str, Path], size: tuple[int, int], res: int
+    tiny_checkpoints: dict[str, Path], size: tuple[int, int], res: int, metric: str
 ) -> None:
     root = tiny_checkpoints["released"]
     rgb = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(7))
-    expected = released_reference(root, rgb, res, seed=13)
+    expected = released_reference(root, rgb, res, seed=13, metric=metric)
     pipe = SharpDepthPipeline.from_pretrained(
-        root, metric_model=pointwise_metric, device="cpu", processing_resolution=res
+        root, metric_model=METRIC_MODELS[metric], device="cpu", processing_resolution=res
     )
     out = pipe(rgb, seed=13)
     np.testing.assert_allclose(out.depth[0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_resized_metric_input_departs_from_the_release_near_the_padding(
+    tiny_checkpoints: dict[str, Path],
+) -> None:
+    """``metric_input="resized"`` (the unpadded image, not truncated) is not the release."""
+    root = tiny_checkpoints["released"]
+    rgb = torch.rand(1, 3, 33, 51, generator=torch.Generator().manual_seed(7))
+    expected = released_reference(root, rgb, 64, seed=13, metric="neighbourhood")
+    pipe = SharpDepthPipeline.from_pretrained(
+        root,
+        metric_model=neighbourhood_metric,
+        device="cpu",
+        processing_resolution=64,
+        metric_input="resized",
+    )
+    out = pipe(rgb, seed=13)
+    assert np.abs(out.depth[0] - expected).max() > 1e-3

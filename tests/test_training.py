@@ -15,10 +15,11 @@ import pytest
 import torch
 
 from sharpdepth import method
+from sharpdepth.ema import ema_decay, released_ema_decay
 from sharpdepth.pipeline import SharpDepthPipeline
 from sharpdepth.testing import SmoothMetricModel, write_tiny_checkpoint
 from sharpdepth.training.config import load_config
-from sharpdepth.training.trainer import Trainer, ema_decay
+from sharpdepth.training.trainer import Trainer
 
 
 def test_sds_loss_matches_the_formula_and_its_gradient() -> None:
@@ -45,6 +46,27 @@ def test_reconstruction_loss_is_gate_weighted_l1_in_unit_range() -> None:
 def test_ema_decay_warm_up() -> None:
     assert ema_decay(0.9999, 0) == pytest.approx(0.1)
     assert ema_decay(0.9999, 10**9) == 0.9999
+
+
+def test_released_ema_schedule() -> None:
+    """ema_pytorch's defaults as the released script uses them: an update every tenth
+    call, plain copies up to call 100, then the power-2/3 warm-up, capped."""
+    assert [released_ema_decay(0.9999, n) for n in (0, 10, 100)] == [0.0, 0.0, 0.0]
+    assert all(released_ema_decay(0.9999, n) is None for n in (1, 9, 101, 105))
+    assert released_ema_decay(0.9999, 110) == pytest.approx(1.0 - 11.0 ** (-2.0 / 3.0))
+    assert released_ema_decay(0.9999, 10**9) == 0.9999
+
+
+def test_released_config_sets_the_released_batch_choices() -> None:
+    released = load_config("released")
+    assert released.method.gate_normalization == "batch" and released.method.gate_coin == "batch"
+    assert released.optim.ema_schedule == "released"
+    default = load_config("default")
+    assert (default.method.gate_normalization, default.method.gate_coin) == ("image", "image")
+    assert default.optim.ema_schedule == "every_step"
+    for bad in ("method.gate_coin=pixel", "method.gate_normalization=all", "optim.ema_schedule=x"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            load_config("debug", [bad])
 
 
 def test_configs_inherit_and_override(tmp_path: Path) -> None:
@@ -209,3 +231,30 @@ def test_cached_frozen_outputs_give_the_same_training(
     b = cached.accelerator.unwrap_model(cached.student).state_dict()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_released_batch_choices_train(setup: dict[str, Path], tmp_path: Path) -> None:
+    """One coin per batch, the gate normalised over the batch, and the released EMA: its
+    first update copies the student's weights from before the step."""
+    config = _config(
+        setup,
+        tmp_path / "released",
+        "optim.batch_size=2",
+        "optim.max_steps=3",
+        "method.gate_coin=batch",
+        "method.gate_normalization=batch",
+        "optim.ema_schedule=released",
+    )
+    trainer = Trainer(config, metric_model=SmoothMetricModel())
+    student0 = _params(trainer.accelerator.unwrap_model(trainer.student))
+    batches = trainer.batches()
+    logs = trainer.optimizer_step(batches)
+    assert logs["gated_fraction"] in (0.0, 1.0) and math.isfinite(logs["loss"])
+    for key, value in trainer.ema.state_dict().items():
+        assert torch.equal(value, student0[key]), key  # call 0: the copy before the step
+    trainer.optimizer_step(batches)  # call 1 (the first step had learning rate 0): no update
+    student2 = _params(trainer.accelerator.unwrap_model(trainer.student))
+    assert any(not torch.equal(student2[k], v) for k, v in student0.items())
+    for key, value in trainer.ema.state_dict().items():
+        assert torch.equal(value, student0[key]), key
+    assert trainer.ema_updates == 2

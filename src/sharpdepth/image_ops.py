@@ -1,7 +1,7 @@
 """Image tensors in and out of the pipeline: conversion, resize, pad and their inverses.
 
-One implementation of METHOD.md step 1 (resize so the longer side equals the
-processing resolution, anti-aliased; replicate-pad to a multiple of the
+One implementation of inference step 1 of ``docs/method.md`` (resize so the longer side
+equals the processing resolution, anti-aliased; replicate-pad to a multiple of the
 autoencoder's down-sampling factor) and of its undoing in step 9.
 """
 
@@ -178,7 +178,7 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
 def preprocess(
     images: torch.Tensor, processing_resolution: int | None, multiple: int
 ) -> tuple[torch.Tensor, torch.Tensor, Geometry]:
-    """METHOD.md step 1.
+    """Inference step 1 (``docs/method.md``): resize, then pad.
 
     Args:
         images: ``[B, 3, H, W]`` in ``[0, 1]``.
@@ -195,6 +195,12 @@ def preprocess(
     padded = pad_to_multiple(resized, multiple)
     geometry = Geometry(size_in, size, (int(padded.shape[-2]), int(padded.shape[-1])))
     return resized, padded, geometry
+
+
+def truncate_to_8bit(x: torch.Tensor) -> torch.Tensor:
+    """``[0, 1]`` values as the 8-bit integers the released pipeline gives its metric model
+    (scaled by 255 and truncated, not rounded), back in ``[0, 1]``: ``trunc(255 x) / 255``."""
+    return torch.trunc(x.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
 def postprocess(x: torch.Tensor, geometry: Geometry) -> torch.Tensor:

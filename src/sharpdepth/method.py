@@ -23,6 +23,9 @@ LOGGER = logging.getLogger(__name__)
 
 GateVariant = Literal["released", "paper"]
 GATE_VARIANTS: tuple[str, ...] = ("released", "paper")
+#: What the gate's error is divided by: each image's largest error (ours), or the largest
+#: over the whole batch (the released training script at batch size > 1).
+GATE_NORMALIZATIONS: tuple[str, ...] = ("image", "batch")
 
 
 def depth_task_label(
@@ -60,22 +63,34 @@ def normalize_depth(depth: torch.Tensor) -> torch.Tensor:
     return normed.clamp(-1.0, 1.0)
 
 
-def noise_aware_gate(prior_depth: torch.Tensor, metric_depth_norm: torch.Tensor) -> torch.Tensor:
+def noise_aware_gate(
+    prior_depth: torch.Tensor, metric_depth_norm: torch.Tensor, normalization: str = "image"
+) -> torch.Tensor:
     """The gate ``e``: where the diffusion prior and the metric model disagree.
 
-    ``e = |d_g - d_n| / max |d_g - d_n|`` per image, clipped to ``[0, 1]``; large at
-    edges and thin structures, small where both agree. An image where they agree
-    exactly gets ``e = 0`` (not NaN).
+    ``e = |d_g - d_n| / max |d_g - d_n|``, clipped to ``[0, 1]``; large at edges and thin
+    structures, small where both agree. An image where they agree exactly gets ``e = 0``
+    (not NaN).
 
     Args:
         prior_depth: ``[B, 1, H, W]`` the prior's decoded depth ``d_g`` (normalised units).
         metric_depth_norm: ``[B, 1, H, W]`` the normalised metric depth ``d_n``.
+        normalization: ``"image"``: the maximum of each image (inference, and training
+            by default); ``"batch"``: the maximum over the whole batch, as the released
+            training script computes it (the same at batch size 1).
 
     Returns:
         ``[B, 1, H, W]`` float32 in ``[0, 1]``.
     """
+    if normalization not in GATE_NORMALIZATIONS:
+        raise ValueError(
+            f"gate normalization must be one of {GATE_NORMALIZATIONS}, got {normalization!r}"
+        )
     err = (prior_depth.float() - metric_depth_norm.float()).abs()
-    emax = err.flatten(1).max(dim=1).values.view(-1, 1, 1, 1)
+    if normalization == "batch":
+        emax = err.max().view(1, 1, 1, 1)
+    else:
+        emax = err.flatten(1).max(dim=1).values.view(-1, 1, 1, 1)
     safe = torch.where(emax > 0, emax, torch.ones_like(emax))
     return (err / safe).clamp(0.0, 1.0)
 

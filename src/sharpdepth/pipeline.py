@@ -24,6 +24,7 @@ from sharpdepth.image_ops import (
     pad_to_multiple,
     postprocess,
     preprocess,
+    truncate_to_8bit,
 )
 from sharpdepth.models.checkpoints import CONFIG_FILE as CHECKPOINT_CONFIG_FILE
 from sharpdepth.models.checkpoints import (
@@ -46,6 +47,10 @@ LOGGER = logging.getLogger(__name__)
 DEFAULT_PROCESSING_RESOLUTION = 768
 DEFAULT_CONFIDENCE_THRESHOLD = 0.5
 OUTPUT_TYPES = ("np", "pt")
+#: What the metric model sees (step 2): ``"released"``, the resized and padded image
+#: truncated to 8 bits, as the authors' release feeds it; ``"resized"``, the unpadded
+#: resized image in full precision (its depth is then padded like the image).
+METRIC_INPUTS = ("released", "resized")
 
 
 @dataclass
@@ -101,6 +106,8 @@ class SharpDepthPipeline:
         mode: ``"exact"`` (default), ``"fast"``, ``"fastest"`` or ``"released"`` (see
             :data:`sharpdepth.accel.INFERENCE_MODES`), or an
             :class:`~sharpdepth.accel.InferenceMode`.
+        metric_input: what the metric model sees, see :data:`METRIC_INPUTS` (default
+            ``"released"``).
     """
 
     def __init__(
@@ -111,6 +118,7 @@ class SharpDepthPipeline:
         gate_variant: str = "released",
         confidence_threshold: float = DEFAULT_CONFIDENCE_THRESHOLD,
         mode: str | InferenceMode = "exact",
+        metric_input: str = "released",
     ) -> None:
         self.sharpener = sharpener
         self.mode = resolve_mode(mode)
@@ -120,6 +128,9 @@ class SharpDepthPipeline:
         self.metric_model: MetricDepthModel = load_metric_model(metric_model)
         self.metric_model.to(sharpener.device)
         _check_options(processing_resolution, gate_variant, confidence_threshold)
+        if metric_input not in METRIC_INPUTS:
+            raise ValueError(f"metric_input must be one of {METRIC_INPUTS}, got {metric_input!r}")
+        self.metric_input = metric_input
         self.processing_resolution = processing_resolution
         self.gate_variant = gate_variant
         self.confidence_threshold = confidence_threshold
@@ -184,7 +195,8 @@ class SharpDepthPipeline:
                 imports and runs that code. Off by default: a checkpoint that asks for it
                 raises :class:`~sharpdepth.errors.CheckpointError` (a ``metric_model``
                 passed here is the caller's own choice and always allowed).
-            **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``.
+            **options: ``processing_resolution``, ``gate_variant``, ``confidence_threshold``,
+                ``metric_input``.
         """
         dev = resolve_device(device)
         # the speed settings of the mode on this device (sharpdepth.accel, docs/speed.md)
@@ -306,13 +318,16 @@ class SharpDepthPipeline:
         sx = geometry.resized_size[1] / geometry.input_size[1]
         generators = _generators(seed, generator, b)
 
-        # 2. Metric depth at processing resolution (metres), padded like the image.
+        # 2. Metric depth at processing resolution (metres), at the padded size.
         k_res = scale_intrinsics(user_k, sx, sy) if user_k is not None else None
+        # released: what the release feeds its metric model; resized: its depth is padded
+        released_input = self.metric_input == "released"
+        metric_rgb = truncate_to_8bit(rgb_pad) if released_input else rgb_res  # [B, 3, ., .]
         with stage("metric model"):
-            metric = self.metric_model(rgb_res, k_res)
-            d_res = metric.depth.to(device)  # [B, 1, h, w]
-        check_metric_depth(d_res, allow_constant=allow_constant_metric_depth)
-        d = pad_to_multiple(d_res, model.downsampling_factor)  # [B, 1, h', w']
+            metric = self.metric_model(metric_rgb, k_res)
+            d_metric = metric.depth.to(device)
+        check_metric_depth(d_metric, allow_constant=allow_constant_metric_depth)
+        d = pad_to_multiple(d_metric, model.downsampling_factor)  # [B, 1, h', w']
 
         # 3. Normalise to [-1, 1].
         d_n = method.normalize_depth(d)

@@ -21,7 +21,8 @@ PUBLISHED_METRIC_MODEL = "unidepth-v1-vitl14"
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """Add ``--checkpoint`` / ``--published``, ``--metric-model``, ``--trust-remote-code``,
-    ``--device``, ``--dtype``, ``--fast`` / ``--fastest``, ``--tiny-vae`` to ``p``."""
+    ``--device``, ``--dtype``, ``--fast`` / ``--fastest``, ``--metric-input``, ``--tiny-vae``
+    to ``p``."""
     models = p.add_mutually_exclusive_group()
     models.add_argument(
         "--checkpoint",
@@ -78,6 +79,14 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         dest="mode",
         help="fast mode with the prior pass at half resolution too (faster, further "
         "from exact; see the README's speed table)",
+    )
+    p.add_argument(
+        "--metric-input",
+        choices=("released", "resized"),
+        default="released",
+        help="what the metric model sees: released (default: the resized and padded image "
+        "truncated to 8 bits, as the authors' release feeds it) or resized (the unpadded "
+        "image in full precision; docs/method.md)",
     )
     p.add_argument(
         "--tiny-vae",
@@ -158,6 +167,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
         mode=args.mode or "exact",
         tiny_vae=args.tiny_vae,
         trust_remote_code=getattr(args, "trust_remote_code", False),
+        metric_input=getattr(args, "metric_input", "released"),
         **options,
     )
     return pipe, checkpoint

@@ -231,6 +231,7 @@ class DiffusionDepthModel(torch.nn.Module):
         unet: Any | None = None,
         decode_factor: int = 1,
         prior_factor: int = 1,
+        gate_normalization: str = "image",
     ) -> GatedPass:
         """Prior pass, noise-aware gate and gated latent (METHOD.md steps 5-7).
 
@@ -252,6 +253,8 @@ class DiffusionDepthModel(torch.nn.Module):
                 times less. At ``t = T - 1`` the gated latent keeps only
                 ``sqrt(abar_t) ~ 0.07`` of ``z_g``, so its detail hardly matters there.
                 Ignored when the latent size is not a multiple of ``k``.
+            gate_normalization: ``"image"`` or ``"batch"``, see
+                :func:`sharpdepth.method.noise_aware_gate`.
         """
         h, w = image_latent.shape[-2:]
         k = prior_factor if prior_factor > 1 and h % prior_factor == 0 == w % prior_factor else 1
@@ -276,7 +279,7 @@ class DiffusionDepthModel(torch.nn.Module):
                 mode="bilinear",
                 align_corners=False,
             )
-        e = method.noise_aware_gate(d_g, depth_norm)
+        e = method.noise_aware_gate(d_g, depth_norm, gate_normalization)
         m = method.gate_to_latent(e, (int(depth_latent.shape[-2]), int(depth_latent.shape[-1])))
         z_gated = method.gated_latent(z_g, depth_latent, m, gate_noise, self.alpha_bar, variant)
         return GatedPass(prior_latent=z_g, prior_depth=d_g, gate=e, gated_latent=z_gated)

@@ -68,12 +68,19 @@ class MethodConfig:
         gate_probability: probability of the gated input (else pure noise).
         gate_variant: ``"released"`` or ``"paper"`` (see inference step 7).
         sds_timestep: ``"fixed"`` (t = T - 1, released) or ``"sampled"`` (uniform t).
+        gate_normalization: ``"image"``: the gate's error divided by each image's largest
+            error; ``"batch"``: by the largest over the batch, as the released script at
+            batch size > 1.
+        gate_coin: ``"image"``: each image draws its own gated-or-noise coin; ``"batch"``:
+            one coin for the whole batch, as the released script.
     """
 
     lambda_rec: float = 0.4
     gate_probability: float = 0.8
     gate_variant: str = "released"
     sds_timestep: str = "fixed"
+    gate_normalization: str = "image"
+    gate_coin: str = "image"
 
 
 @dataclass
@@ -89,7 +96,12 @@ class OptimConfig:
         batch_size: images per process and micro-step.
         grad_accumulation: micro-steps per optimiser step.
         grad_clip: max gradient norm.
-        ema_decay: maximum EMA decay (with warm-up ``(1 + n) / (10 + n)``).
+        ema_decay: maximum EMA decay.
+        ema_schedule: ``"every_step"``: an update after every optimiser step, decay with
+            warm-up ``(1 + n) / (10 + n)``; ``"released"``: the released script's, an
+            update at every tenth step before it is taken, plain copies up to step 100,
+            then warm-up ``1 - (1 + k) ** (-2/3)``
+            (:func:`sharpdepth.ema.released_ema_decay`).
     """
 
     lr: float = 1e-6
@@ -101,6 +113,7 @@ class OptimConfig:
     grad_accumulation: int = 16
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
+    ema_schedule: str = "every_step"
 
 
 @dataclass
@@ -260,6 +273,11 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError("method.gate_variant must be 'released' or 'paper'")
     if config.method.sds_timestep not in ("fixed", "sampled"):
         raise ValueError("method.sds_timestep must be 'fixed' or 'sampled'")
+    for key in ("gate_normalization", "gate_coin"):
+        if getattr(config.method, key) not in ("image", "batch"):
+            raise ValueError(f"method.{key} must be 'image' or 'batch'")
+    if config.optim.ema_schedule not in ("every_step", "released"):
+        raise ValueError("optim.ema_schedule must be 'every_step' or 'released'")
     if not 0.0 <= config.method.gate_probability <= 1.0:
         raise ValueError("method.gate_probability must be in [0, 1]")
     if (

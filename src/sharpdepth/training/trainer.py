@@ -1,4 +1,5 @@
-"""The trainer: METHOD.md training, steps 1-8, on the pipeline's own encode / gate / decode.
+"""The trainer: ``docs/method.md`` training, steps 1-8, on the pipeline's own encode / gate /
+decode.
 
 One optimiser step = ``grad_accumulation`` micro-steps of :meth:`Trainer.compute_losses`
 (no ground-truth depth anywhere): metric depth and latents from the frozen networks, the
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from sharpdepth import method
-from sharpdepth.ema import ema_decay, update_ema
+from sharpdepth.ema import ema_decay, released_ema_decay, update_ema
 from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.models.metric import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.training.config import TrainConfig
@@ -128,7 +129,7 @@ class Trainer:
         intrinsics: torch.Tensor | None = None,
         indices: list[int] | None = None,
     ) -> Losses:
-        """Losses of one micro-batch (METHOD.md training steps 1-7).
+        """Losses of one micro-batch (``docs/method.md``, training steps 1-7).
 
         Args:
             images: ``[B, 3, H, W]`` in ``[0, 1]``, H and W multiples of the VAE factor.
@@ -147,11 +148,16 @@ class Trainer:
             gate_unet = self.ema if self.config.model.gate_prior == "ema" else model.unet
             variant = cast(method.GateVariant, cfg.gate_variant)
             eps, eps_gate = self._randn(z_i), self._randn(z_d)
-            gated_pass = model.prior_and_gate(z_i, z_d, d_n, eps, eps_gate, variant, unet=gate_unet)
+            per = cfg.gate_normalization  # "image", or "batch" as the released script
+            gated_pass = model.prior_and_gate(
+                z_i, z_d, d_n, eps, eps_gate, variant, unet=gate_unet, gate_normalization=per
+            )
             e, gated = gated_pass.gate, gated_pass.gated_latent
-            # 3. gated input with probability p, else pure noise (one coin per image)
+            # 3. gated input with probability p, else pure noise (a coin per image, or one
+            # for the batch as the released script draws it)
             noise = self._randn(z_d)
-            coin = torch.rand(b, generator=self.generator) < cfg.gate_probability
+            coins = b if cfg.gate_coin == "image" else 1
+            coin = (torch.rand(coins, generator=self.generator) < cfg.gate_probability).expand(b)
             use_gate = coin.to(z_d.device).view(-1, 1, 1, 1)
             student_in = torch.where(use_gate, gated, noise)
         # 4. student pass with gradient
@@ -237,14 +243,20 @@ class Trainer:
         return folder
 
     def _update_ema(self) -> None:
-        """EMA of the student's weights (decay with warm-up)."""
-        decay = ema_decay(self.config.optim.ema_decay, self.ema_updates)
-        update_ema(self.ema, self.accelerator.unwrap_model(self.student), decay)
+        """EMA of the student's weights (decay with warm-up; see ``optim.ema_schedule``)."""
+        optim = self.config.optim
+        if optim.ema_schedule == "released":
+            decay = released_ema_decay(optim.ema_decay, self.ema_updates)
+        else:
+            decay = ema_decay(optim.ema_decay, self.ema_updates)
+        if decay is not None:
+            update_ema(self.ema, self.accelerator.unwrap_model(self.student), decay)
         self.ema_updates += 1
 
     def optimizer_step(self, batches: Iterator[dict[str, Any]]) -> dict[str, float]:
         """One optimiser step over ``grad_accumulation`` micro-batches; returns averaged logs."""
         optim = self.config.optim
+        released_ema = optim.ema_schedule == "released"
         logs: dict[str, float] = {
             "loss": 0.0,
             "sds": 0.0,
@@ -260,6 +272,8 @@ class Trainer:
                 losses = self.compute_losses(batch["image"], k, [int(i) for i in batch["index"]])
                 self.accelerator.backward(losses.total)
                 if self.accelerator.sync_gradients:
+                    if released_ema:  # the released script averages before the step
+                        self._update_ema()
                     self.accelerator.clip_grad_norm_(self.student.parameters(), optim.grad_clip)
                 self.optimizer.step()
                 self.schedule.step()
@@ -268,7 +282,8 @@ class Trainer:
             logs["loss"] += float(losses.total.detach()) / optim.grad_accumulation
             for key in ("sds", "rec", "gate_mean", "gate_confident", "gated_fraction"):
                 logs[key] += getattr(losses, key) / optim.grad_accumulation
-        self._update_ema()
+        if not released_ema:
+            self._update_ema()
         self.step += 1
         logs["lr"] = float(self.schedule.get_last_lr()[0])
         logs["step"] = float(self.step)
