@@ -5,7 +5,7 @@ uploads a photo, runs it and checks that the depth slider, the legend, both 3D v
 (rendered, not blank) and the downloads appear, that the downloaded depth is metres of
 the photo's size, and that the page fetched nothing from outside this machine.
 
-Set ``SHARPDEPTH_DEMO_SCREENSHOT=docs/demo.png`` to keep the page's screenshot (the
+Set ``SHARPDEPTH_DEMO_SCREENSHOT=docs/images/demo.png`` to keep the page's screenshot (the
 README's picture comes from here). Skipped where /usr/bin/chromium or playwright is
 missing; no browser is downloaded.
 """

@@ -7,7 +7,7 @@ linear layers and convolutions), times ``--rounds`` alternating passes at latent
 96 x 64 (768 x 512 px) with full attention and with keys and values pooled ``--factor``
 times at the first ``--levels`` attention levels (fast mode: 2 and 1), after one
 warm-up pass each, and prints the medians, the speed-up and the relative difference of
-the outputs (random weights: the quality effect is in the README's quality table, not
+the outputs (random weights: the quality effect is in docs/speed.md's quality table, not
 here).
 
 Usage: ``python experiments/speed/pooled_attention.py [--rounds 3] [--factor 2] [--levels 1]``.

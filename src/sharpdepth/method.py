@@ -1,4 +1,4 @@
-"""The steps of SharpDepth that are pure tensor functions (``shared/METHOD.md``).
+"""The steps of SharpDepth that are pure tensor functions (``docs/method.md``).
 
 One implementation of each step, imported by inference, training and evaluation:
 depth normalisation (step 3), the noise-aware gate (step 6), forward diffusion and
@@ -121,7 +121,7 @@ def gated_latent(
     alpha_bar: float,
     variant: GateVariant = "released",
 ) -> torch.Tensor:
-    """The sharpener's input latent ``z'`` (METHOD.md inference step 7).
+    """The sharpener's input latent ``z'`` (inference step 7).
 
     ``released``: ``z' = m * q(z_g, eps', t) + (1 - m) * z_d``;
     ``paper``: ``z' = m * eps' + (1 - m) * z_d``.
@@ -213,7 +213,7 @@ def apply_scale_shift(pred: torch.Tensor, scale: torch.Tensor, shift: torch.Tens
 
 
 def sds_loss(student_x0: torch.Tensor, prior_x0: torch.Tensor, sigma2: float) -> torch.Tensor:
-    """Score-distillation loss from the frozen prior (METHOD.md training step 5).
+    """Score-distillation loss from the frozen prior (training step 5).
 
     ``g = nan_to_num(sigma_t^2 (z_hat - f))`` and
     ``L = 0.5 * mean((z_hat - stopgrad(z_hat - g))^2)``, whose gradient with respect to
@@ -237,7 +237,7 @@ def sds_loss(student_x0: torch.Tensor, prior_x0: torch.Tensor, sigma2: float) ->
 def reconstruction_loss(
     sharp_depth: torch.Tensor, metric_depth_norm: torch.Tensor, gate: torch.Tensor
 ) -> torch.Tensor:
-    """Noise-aware reconstruction loss (METHOD.md training step 6).
+    """Noise-aware reconstruction loss (training step 6).
 
     ``L = sum(e * |(d_hat + 1) / 2 - (d_n + 1) / 2|) / (sum(e) + 1e-8)`` over the batch.
 

@@ -9,7 +9,7 @@ fewer positions; queries, cross-attention and the other levels are unchanged. Th
 second level (1536-1728 tokens at 768 px) can be pooled too (``levels=2``). This is
 the idea of attention with spatially reduced keys and values (PVT; "token
 downsampling" for Stable Diffusion UNets). It is not the exact result: what it does to
-depth is in the README's quality table.
+depth is in ``docs/speed.md``'s quality table.
 
 The processors wrap the attention layers' own ones, so :func:`use_full_attention` restores
 them exactly.

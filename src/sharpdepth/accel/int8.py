@@ -21,7 +21,7 @@ the float bias added:
   int32 sums. It differs from the float32 convolution by 1.7-2.2% (the SD-2 UNet's
   convolution shapes, random weights, inputs after a SiLU).
 
-What they do to a whole model's depth is in the README's quality table. Inference only:
+What they do to a whole model's depth is in ``docs/speed.md``'s quality table. Inference only:
 no gradients, and the layers cannot be saved. Made by :func:`quantize_int8`, in place,
 for linear layers of at least :data:`MIN_FEATURES` input and output features and
 convolutions of at least :data:`MIN_CONV_CHANNELS` channels in a UNet, and of at least

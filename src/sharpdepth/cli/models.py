@@ -70,7 +70,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         dest="mode",
         help="fast mode: coarse depth encode and gate decode, pooled first-level "
         "attention keys, low precision where the device computes it natively, else int8 "
-        "layers on x86 CPUs (see the README's speed table); default: exact",
+        "layers on x86 CPUs (see docs/speed.md); default: exact",
     )
     speed.add_argument(
         "--fastest",
@@ -78,7 +78,7 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
         const="fastest",
         dest="mode",
         help="fast mode with the prior pass at half resolution too (faster, further "
-        "from exact; see the README's speed table)",
+        "from exact; see docs/speed.md)",
     )
     p.add_argument(
         "--metric-input",

@@ -3,7 +3,7 @@
 Every function takes ``[H, W]`` arrays and an optional ``valid`` bool mask ``[H, W]``;
 pixels outside the mask never influence the result (their values may be garbage).
 
-Per-image depth metrics (``shared/METHOD.md`` "Evaluation"; Eigen et al. 2014, the
+Per-image depth metrics (``docs/method.md``, "Evaluation protocol"; Eigen et al. 2014, the
 KITTI depth benchmark and the released SharpDepth / Marigold ``metric.py``):
 :func:`abs_rel`, :func:`sq_rel`, :func:`rmse`, :func:`rmse_log`, :func:`log10`,
 :func:`silog`, :func:`delta`, all gathered by :func:`depth_metrics` and averaged over
@@ -282,7 +282,7 @@ def depth_metrics(
 
 
 def mean_metrics(per_image: Iterable[Mapping[str, float]]) -> dict[str, float]:
-    """Average per-image metrics over images (METHOD.md: per image, then averaged).
+    """Average per-image metrics over images (``docs/method.md``: per image, then averaged).
 
     Each key is averaged over the images that have a finite value for it; images with
     NaN (no valid pixels, or no ground-truth edge for the boundary metrics) are skipped
@@ -424,7 +424,7 @@ def pseudo_boundary_error(
     high: float = 0.2,
     sigma: float = CANNY_SIGMA,
 ) -> dict[str, float]:
-    """SharpDepth's pseudo depth-boundary error (PDBE), in pixels (METHOD.md "Evaluation").
+    """SharpDepth's pseudo depth-boundary error (PDBE), in pixels (``docs/method.md``).
 
     For dense (synthetic) ground truth, edges of both maps come from
     :func:`depth_edges` (Canny, sigma sqrt(2), thresholds 0.1 / 0.2, on min-max

@@ -162,7 +162,7 @@ def load_tiny_vae(
     the same latent space, e.g. ``madebyollin/taesd`` for SD-2-based checkpoints (Lotus-G,
     SharpDepth) or the nano family's own (``sharpdepth nano train tiny-vae``). At 768 px
     on a 2-core CPU it encodes in about 1.5 s and decodes in 1.7 s, against 12 s and 26 s
-    for SD-2's autoencoder; what it does to the depth is measured in the README.
+    for SD-2's autoencoder; what it does to the depth is measured in ``docs/speed.md``.
 
     Args:
         name_or_path: a folder with ``config.json`` and the weights (or with them in

@@ -40,7 +40,7 @@ PREDICTION_TYPES: tuple[str, ...] = ("sample", "epsilon", "v_prediction")
 
 @dataclass
 class GatedPass:
-    """The prior pass and its gate (METHOD.md inference steps 5-7), all ``[B, ...]``.
+    """The prior pass and its gate (inference steps 5-7 of ``docs/method.md``), all ``[B, ...]``.
 
     Attributes:
         prior_latent: ``z_g``, the prior's x0 latent ``[B, C, h, w]``.
@@ -167,7 +167,7 @@ class DiffusionDepthModel(torch.nn.Module):
 
     # ------------------------------------------------------------------ steps
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """``E(x).mean`` in scaled latent units (METHOD.md step 4).
+        """``E(x).mean`` in scaled latent units (inference step 4).
 
         Args:
             x: ``[B, 3, H, W]`` in ``[-1, 1]``, H and W multiples of
@@ -189,7 +189,7 @@ class DiffusionDepthModel(torch.nn.Module):
         depth_factor: int = 1,
         batched: bool = True,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``z_i`` and ``z_d`` (METHOD.md step 4), by default encoded in one batch.
+        """``z_i`` and ``z_d`` (inference step 4), by default encoded in one batch.
 
         Args:
             image: ``[B, 3, H, W]`` in ``[0, 1]``.
@@ -233,7 +233,7 @@ class DiffusionDepthModel(torch.nn.Module):
         prior_factor: int = 1,
         gate_normalization: str = "image",
     ) -> GatedPass:
-        """Prior pass, noise-aware gate and gated latent (METHOD.md steps 5-7).
+        """Prior pass, noise-aware gate and gated latent (inference steps 5-7).
 
         Args:
             image_latent: ``z_i``.

@@ -1,1 +1,1 @@
-"""Ground-truth-free training of the SharpDepth sharpener (METHOD.md "Training")."""
+"""Ground-truth-free training of the SharpDepth sharpener (``docs/method.md``, "Training")."""

@@ -61,7 +61,7 @@ class DataConfig:
 
 @dataclass
 class MethodConfig:
-    """Loss and gating (METHOD.md training steps 3-7).
+    """Loss and gating (``docs/method.md``, training steps 3-7).
 
     Attributes:
         lambda_rec: weight of the reconstruction loss (released 0.4; paper text 0.3).
