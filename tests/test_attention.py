@@ -20,7 +20,7 @@ from sharpdepth.accel.attention import (
     use_full_attention,
     use_pooled_attention,
 )
-from sharpdepth.nano.recipes import CROSS_ATTENTION_DIM, nano_unet
+from sharpdepth.models.nano import CROSS_ATTENTION_DIM, nano_unet
 from sharpdepth.testing import SmoothMetricModel
 
 

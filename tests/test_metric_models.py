@@ -448,7 +448,7 @@ def test_bundled_nano_metric_model_loads_by_name(name: str) -> None:
 def test_missing_bundled_files_give_a_clear_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
-    import sharpdepth.nano as nano
+    import sharpdepth.assets as nano
 
     monkeypatch.setattr(nano, "bundled_dir", lambda name: tmp_path / name)
     with pytest.raises(CheckpointError, match="missing") as info:

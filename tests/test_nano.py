@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,9 @@ from sharpdepth.cli.main import main
 from sharpdepth.errors import CheckpointError
 from sharpdepth.models.metric import load_metric_model
 from sharpdepth.models.metric.bundled import NanoMetricDepth
-from sharpdepth.nano.loop import CHECKPOINT_FILE, LoopConfig, lr_factor, train_loop
-from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet, ray_channels
-from sharpdepth.nano.recipes import (
+from sharpdepth.models.metric.nano_net import NanoMetricConfig, NanoMetricNet, ray_channels
+from sharpdepth.training.nano.loop import CHECKPOINT_FILE, LoopConfig, lr_factor, train_loop
+from sharpdepth.training.nano.recipes import (
     NANO_PROCESSING_RESOLUTION,
     NanoData,
     RecipeOptions,
@@ -150,6 +151,60 @@ def test_train_loop_resume_equals_uninterrupted_run(tmp_path: Path) -> None:
         assert torch.equal(p, q)
     lines = (tmp_path / "b" / "log.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["step"] == 6
+
+
+#: What every checkpoint.pt of a nano run holds (runs written before and after the loop
+#: moved to sharpdepth.training.nano must resume from each other's files).
+LEGACY_CHECKPOINT_KEYS = {"model", "optimizer", "generator", "step", "seconds", "ema", "config"}
+
+
+def test_train_loop_resumes_a_checkpoint_in_the_runs_format(tmp_path: Path) -> None:
+    """A checkpoint.pt rebuilt key by key in the format earlier runs wrote (plain state
+    dicts, the generator state and ``asdict(LoopConfig)``) resumes to the weights of an
+    uninterrupted run, with the warm-up / constant / decay schedule and the average."""
+    data = torch.randn(32, 2)
+    target = data @ torch.tensor([0.5, -1.0])
+    config = LoopConfig(
+        steps=8, lr=0.05, warmup=2, decay_steps=3, checkpoint_every=4, log_every=2, ema_decay=0.9
+    )
+
+    def run(out: Path, stop_at: int | None = None) -> torch.nn.Module:
+        torch.manual_seed(0)
+        model = torch.nn.Linear(2, 1)
+
+        def make(step: int) -> dict[str, torch.Tensor]:
+            if step == stop_at:
+                raise KeyboardInterrupt  # an interrupted session
+            idx = torch.from_numpy(np.random.default_rng([2, step]).choice(32, 8))
+            return {"x": data[idx], "y": target[idx]}
+
+        def loss_fn(batch, gen):  # type: ignore[no-untyped-def]
+            noise = 0.01 * torch.randn(8, generator=gen)
+            return ((model(batch["x"])[:, 0] - batch["y"] + noise) ** 2).mean(), {}
+
+        train_loop(model, loss_fn, make, config, out, progress=False)
+        return model
+
+    straight = run(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "b", stop_at=5)  # after the checkpoint of step 4
+    path = tmp_path / "b" / CHECKPOINT_FILE
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    assert set(state) == LEGACY_CHECKPOINT_KEYS and state["step"] == 4
+    assert state["config"] == asdict(config)
+    legacy = {
+        "model": {k: v.clone() for k, v in state["model"].items()},
+        "optimizer": state["optimizer"],
+        "generator": state["generator"].clone(),
+        "step": 4,
+        "seconds": float(state["seconds"]),
+        "ema": {k: v.clone() for k, v in state["ema"].items()},
+        "config": dict(state["config"]),
+    }
+    torch.save(legacy, path)
+    resumed = run(tmp_path / "b")
+    for p, q in zip(straight.parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(p, q)
 
 
 def test_train_loop_keeps_an_average_that_resumes_and_is_returned(tmp_path: Path) -> None:
@@ -316,7 +371,7 @@ def test_every_recipe_runs_a_few_steps_and_the_result_predicts(
 
 
 def test_recipe_needs_its_inputs(tiny_data: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import sharpdepth.nano as nano
+    import sharpdepth.assets as nano
 
     monkeypatch.setattr(nano, "bundled_dir", lambda name: tmp_path / "missing" / name)
     with pytest.raises(FileNotFoundError, match="--vae"):
@@ -382,8 +437,8 @@ def test_published_flag_explains_where_the_checkpoint_goes(
 
 
 def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Path) -> None:
-    from sharpdepth.nano import bundled_dir
-    from sharpdepth.nano.recipes import decoded_depth_loss
+    from sharpdepth.assets import bundled_dir
+    from sharpdepth.training.nano.recipes import decoded_depth_loss
 
     out = tmp_path / "prior"
     opts = _options(tiny_data, out, inputs={"vae": bundled_dir("vae")}, edge_weight=1.0)
@@ -413,10 +468,10 @@ def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Pa
 
 
 def test_tiny_vae_recipe_distils_the_nano_autoencoder(tiny_data: Path, tmp_path: Path) -> None:
+    from sharpdepth.assets import bundled_dir
     from sharpdepth.models.checkpoints import is_tiny_vae, load_tiny_vae
     from sharpdepth.models.diffusion import DiffusionDepthModel
-    from sharpdepth.nano import bundled_dir
-    from sharpdepth.nano.recipes import train_tiny_vae
+    from sharpdepth.training.nano.recipes import train_tiny_vae
 
     out = tmp_path / "tiny-vae"
     final = train_tiny_vae(_options(tiny_data, out, inputs={"vae": bundled_dir("vae")}))

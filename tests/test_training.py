@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from sharpdepth import method
-from sharpdepth.ema import ema_decay, released_ema_decay
 from sharpdepth.pipeline import SharpDepthPipeline
 from sharpdepth.testing import SmoothMetricModel, write_tiny_checkpoint
 from sharpdepth.training.config import load_config
+from sharpdepth.training.ema import ema_decay, released_ema_decay
 from sharpdepth.training.trainer import Trainer
 
 

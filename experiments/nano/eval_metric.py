@@ -17,7 +17,7 @@ import torch
 from common import scoring_parser, summary
 
 from sharpdepth.evaluation.evaluator import METRIC_DEPTH, score
-from sharpdepth.nano.metric_net import NanoMetricNet, read_config
+from sharpdepth.models.metric.nano_net import NanoMetricNet, read_config
 from sharpdepth.synth.dataset import SynthFolderDataset
 
 KEYS = (

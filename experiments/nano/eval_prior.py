@@ -21,7 +21,7 @@ from common import scoring_parser, summary
 
 from sharpdepth.evaluation.evaluator import AFFINE_DEPTH, score
 from sharpdepth.models.diffusion import DiffusionDepthModel
-from sharpdepth.nano.recipes import empty_prompt_embedding, nano_scheduler
+from sharpdepth.models.nano import empty_prompt_embedding, nano_scheduler
 from sharpdepth.synth.dataset import SynthFolderDataset
 
 KEYS = ("abs_rel", "delta1", "pdbe_acc", "pdbe_comp", "boundary_f1")

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from sharpdepth.evaluation.evaluator import AFFINE_DEPTH, score
-from sharpdepth.nano.recipes import normalize_dense_depth
 from sharpdepth.synth.dataset import SynthFolderDataset
+from sharpdepth.training.nano.recipes import normalize_dense_depth
 
 
 def main() -> None:

@@ -11,8 +11,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from sharpdepth.nano.metric_net import NanoMetricConfig
-from sharpdepth.nano.recipes import METRIC_CONFIG, RecipeOptions, train_metric
+from sharpdepth.models.metric.nano_net import NanoMetricConfig
+from sharpdepth.training.nano.recipes import METRIC_CONFIG, RecipeOptions, train_metric
 
 
 def main() -> None:

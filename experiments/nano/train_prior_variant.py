@@ -16,7 +16,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from sharpdepth.nano import recipes
+from sharpdepth.training.nano import recipes
 
 
 def main() -> None:

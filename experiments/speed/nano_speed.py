@@ -39,7 +39,7 @@ def main() -> None:
 
     from skimage import data
 
-    from sharpdepth.nano import NANO_MODELS, bundled_dir
+    from sharpdepth.assets import NANO_MODELS, bundled_dir
     from sharpdepth.pipeline import SharpDepthPipeline
 
     total = 0.0

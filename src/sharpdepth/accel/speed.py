@@ -150,7 +150,7 @@ def _components(size: str, seed: int) -> tuple[Any, Any, Any, Any]:
     if size == "nano":
         import torch
 
-        from sharpdepth.nano.recipes import CROSS_ATTENTION_DIM, nano_unet, nano_vae
+        from sharpdepth.models.nano import CROSS_ATTENTION_DIM, nano_unet, nano_vae
 
         torch.manual_seed(seed)
         unet, vae = nano_unet().eval(), nano_vae().eval()
@@ -196,7 +196,7 @@ def _tiny_vae(size: str, seed: int) -> Any:
     if size == "nano":
         import torch
 
-        from sharpdepth.nano.recipes import nano_tiny_vae
+        from sharpdepth.models.nano import nano_tiny_vae
 
         torch.manual_seed(seed)
         return nano_tiny_vae().eval()

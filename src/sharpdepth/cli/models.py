@@ -114,8 +114,8 @@ def choose_models(args: argparse.Namespace) -> tuple[str, str | None]:
         CheckpointError: ``--published`` without the authors' checkpoint folder.
         DownloadError: ``--download`` failed.
     """
+    from sharpdepth.assets import NANO_CHECKPOINT
     from sharpdepth.errors import CheckpointError
-    from sharpdepth.nano import NANO_CHECKPOINT
 
     if not args.published:
         return args.checkpoint or NANO_CHECKPOINT, args.metric_model
@@ -153,7 +153,7 @@ def load_pipeline(args: argparse.Namespace, device: Any = None, **options: Any) 
     Raises:
         SharpDepthError, ValueError, OSError, ImportError: the models cannot be loaded.
     """
-    from sharpdepth.nano import NANO_CHECKPOINT
+    from sharpdepth.assets import NANO_CHECKPOINT
     from sharpdepth.pipeline import SharpDepthPipeline
 
     checkpoint, metric_model = choose_models(args)

@@ -14,7 +14,7 @@ DEFAULT_DATA = Path("data/nano-synth")
 
 def add_parser(sub: Any) -> None:
     """Register the ``nano`` subcommand."""
-    from sharpdepth.nano.recipes import NANO_DATA, RECIPES
+    from sharpdepth.training.nano.recipes import NANO_DATA, RECIPES
 
     p = sub.add_parser(
         "nano",
@@ -58,7 +58,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``nano train``: exit code 0 on success, 2 on missing inputs."""
     from sharpdepth.errors import SharpDepthError
-    from sharpdepth.nano.recipes import RECIPE_FUNCTIONS, RecipeOptions
+    from sharpdepth.training.nano.recipes import RECIPE_FUNCTIONS, RecipeOptions
 
     inputs = {
         name: Path(getattr(args, name))

@@ -89,7 +89,7 @@ def _local_folder(
         name_or_path: ``"nano"`` (the bundled nano model ``bundled``), a folder, or a
             Hugging Face Hub id (files matching ``patterns`` are fetched).
         revision: Hub revision.
-        bundled: the bundled nano model's name (see :func:`sharpdepth.nano.bundled_dir`).
+        bundled: the bundled nano model's name (see :func:`sharpdepth.assets.bundled_dir`).
         patterns: what to fetch from the Hub.
         what: the model's description in error messages.
         expected: what the folder should hold, for the error on a file.
@@ -100,7 +100,7 @@ def _local_folder(
     Raises:
         CheckpointError: bundled model missing, a file, or not found anywhere.
     """
-    from sharpdepth.nano import NANO_CHECKPOINT, bundled_available, bundled_dir
+    from sharpdepth.assets import NANO_CHECKPOINT, bundled_available, bundled_dir
 
     if str(name_or_path) == NANO_CHECKPOINT:
         if not bundled_available(bundled):

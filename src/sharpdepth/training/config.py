@@ -101,7 +101,7 @@ class OptimConfig:
             warm-up ``(1 + n) / (10 + n)``; ``"released"``: the released script's, an
             update at every tenth step before it is taken, plain copies up to step 100,
             then warm-up ``1 - (1 + k) ** (-2/3)``
-            (:func:`sharpdepth.ema.released_ema_decay`).
+            (:func:`sharpdepth.training.ema.released_ema_decay`).
     """
 
     lr: float = 1e-6

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from sharpdepth import method
-from sharpdepth.ema import ema_decay, released_ema_decay, update_ema
 from sharpdepth.models.diffusion import DiffusionDepthModel
 from sharpdepth.models.metric import MetricDepthModel, check_metric_depth, load_metric_model
 from sharpdepth.training.config import TrainConfig
 from sharpdepth.training.data import ResumableSampler, UnlabeledImages
+from sharpdepth.training.ema import ema_decay, released_ema_decay, update_ema
 
 LOGGER = logging.getLogger(__name__)
 

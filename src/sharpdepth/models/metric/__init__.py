@@ -28,9 +28,9 @@ from sharpdepth.models.metric.base import (
     check_metric_depth,
 )
 from sharpdepth.models.metric.bundled import load_bundled_metric_model, load_nano_metric_model
+from sharpdepth.models.metric.nano_net import is_nano_metric_folder
 from sharpdepth.models.metric.transformers_models import TransformersMetricDepth
 from sharpdepth.models.metric.unidepth import UniDepthMetricDepth
-from sharpdepth.nano.metric_net import is_nano_metric_folder
 from sharpdepth.runtime import resolve_device
 
 LOGGER = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """sharpdepth's own bundled "nano" metric depth model (the f_D of the nano family).
 
 The weights ship as package data under ``sharpdepth/assets/nano/metric`` (``config.json``
-+ ``model.safetensors``, see :mod:`sharpdepth.nano.metric_net`) and are reproduced with
++ ``model.safetensors``, see :mod:`sharpdepth.models.metric.nano_net`) and are reproduced with
 ``sharpdepth nano train metric``. Any folder in that layout loads the same way.
 """
 
@@ -20,7 +20,7 @@ from sharpdepth.runtime import resolve_device
 from sharpdepth.weights import check_weight_folder, loading_errors, read_json_object
 
 if TYPE_CHECKING:
-    from sharpdepth.nano.metric_net import NanoMetricNet
+    from sharpdepth.models.metric.nano_net import NanoMetricNet
 
 LOGGER = logging.getLogger(__name__)
 
@@ -29,20 +29,20 @@ _ALTERNATIVES = "depth-anything-v2-metric-indoor-small, unidepth-v2-vits14 or de
 
 def bundled_metric_weights_dir() -> Path:
     """The package data folder of the bundled nano metric model (may not exist)."""
-    from sharpdepth.nano import bundled_dir
+    from sharpdepth.assets import bundled_dir
 
     return bundled_dir("metric")
 
 
 def bundled_metric_model_available() -> bool:
     """Whether the bundled nano metric model is installed."""
-    from sharpdepth.nano import bundled_available
+    from sharpdepth.assets import bundled_available
 
     return bundled_available("metric")
 
 
 class NanoMetricDepth(MetricDepthModel):
-    """:class:`~sharpdepth.nano.metric_net.NanoMetricNet` behind the metric-model interface.
+    """:class:`~sharpdepth.models.metric.nano_net.NanoMetricNet` behind the metric-model interface.
 
     Known intrinsics set the metric scale; without them the network assumes a
     horizontal field of view of ``default_fov_deg`` (the intrinsics are then not
@@ -86,7 +86,7 @@ def load_nano_metric_model(
     Raises:
         CheckpointError: missing, corrupt or mismatched files (one line naming the file).
     """
-    from sharpdepth.nano.metric_net import NanoMetricNet
+    from sharpdepth.models.metric.nano_net import NanoMetricNet
 
     root = Path(path).expanduser()
     check_weight_folder(root)

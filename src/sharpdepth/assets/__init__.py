@@ -1,9 +1,10 @@
-"""The bundled "nano" model family: small models trained here on the synthetic engine.
+"""The bundled "nano" model family: where its files live (package data).
 
-Five models ship as package data under ``sharpdepth/assets/nano``, each in the layout
-its large published counterpart uses, so the same loading code serves both:
+Five small models, trained here on the synthetic engine, ship under
+``sharpdepth/assets/nano``, each in the layout its large published counterpart uses, so
+the same loading code serves both:
 
-* ``metric/``: :class:`~sharpdepth.nano.metric_net.NanoMetricNet` (``config.json`` +
+* ``metric/``: :class:`~sharpdepth.models.metric.nano_net.NanoMetricNet` (``config.json`` +
   ``model.safetensors``), the metric depth model f_D;
 * ``vae/``: a diffusers ``AutoencoderKL``;
 * ``prior/``: a Lotus-G-style single-step x0 UNet + the autoencoder (diffusers layout
@@ -14,7 +15,8 @@ its large published counterpart uses, so the same loading code serves both:
   ``--tiny-vae nano`` (its TAESD counterpart for SD-2 checkpoints is
   ``madebyollin/taesd``).
 
-:mod:`sharpdepth.nano.recipes` trains them (``sharpdepth nano train RECIPE``).
+This module only finds them, so that the loaders can depend on it;
+:mod:`sharpdepth.training.nano.recipes` trains them (``sharpdepth nano train RECIPE``).
 """
 
 from __future__ import annotations

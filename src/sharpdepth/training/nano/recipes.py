@@ -2,7 +2,7 @@
 
 Five recipes, run in this order (each later one reads the earlier ones' output):
 
-* ``metric``: :class:`~sharpdepth.nano.metric_net.NanoMetricNet`, supervised only by
+* ``metric``: :class:`~sharpdepth.models.metric.nano_net.NanoMetricNet`, supervised only by
   simulated sensors (64-beam LiDAR, structured light with holes at depth edges, random
   points; SILog loss), like real metric models;
 * ``vae``: a diffusers ``AutoencoderKL`` (8x down-sampling, 4 latent channels)
@@ -38,8 +38,15 @@ import torch.nn.functional as F
 
 from sharpdepth import method
 from sharpdepth.io import atomic_write_folder
-from sharpdepth.nano.loop import LoopConfig, LoopResult, train_loop
-from sharpdepth.nano.metric_net import NanoMetricConfig, NanoMetricNet
+from sharpdepth.models.metric.nano_net import NanoMetricConfig, NanoMetricNet
+from sharpdepth.models.nano import (
+    empty_prompt_embedding,
+    nano_scheduler,
+    nano_tiny_vae,
+    nano_unet,
+    nano_vae,
+)
+from sharpdepth.training.nano.loop import LoopConfig, LoopResult, train_loop
 
 LOGGER = logging.getLogger(__name__)
 
@@ -414,25 +421,6 @@ VAE_KL_WEIGHT = 1e-6
 VAE_DEPTH_WEIGHT = 2.0
 
 
-def nano_vae() -> Any:
-    """The nano ``AutoencoderKL``: 4 levels (8x down-sampling), 4 latent channels."""
-    from diffusers import AutoencoderKL
-
-    vae: Any = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(16, 32, 64, 64),
-        layers_per_block=1,
-        latent_channels=4,
-        norm_num_groups=8,
-        sample_size=NANO_DATA.height,
-        scaling_factor=1.0,
-    )
-    return vae
-
-
 def _gradient_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """L1 difference of horizontal and vertical finite differences (keeps edges sharp)."""
     dx = (pred[..., :, 1:] - pred[..., :, :-1]) - (target[..., :, 1:] - target[..., :, :-1])
@@ -451,7 +439,7 @@ def autoencoder_batch(batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
     return torch.cat([batch["image"] * 2.0 - 1.0, depth]), int(batch["image"].shape[0])
 
 
-def reconstruction_loss(
+def autoencoder_loss(
     recon: torch.Tensor, target: torch.Tensor, n_images: int
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Autoencoder reconstruction loss of a batch of images followed by depth maps.
@@ -482,7 +470,7 @@ def train_vae(options: RecipeOptions) -> Path:
 
     ensure_dataset(options)
     torch.manual_seed(options.seed)
-    vae = nano_vae()
+    vae = nano_vae(NANO_DATA.height)
     dataset = SynthFolderDataset(options.data, "train", augment=True, seed=options.seed)
     batch_size = options.batch_size or VAE_BATCH
     make = step_batches(dataset, batch_size, options.seed, crop=VAE_CROP, limit=options.data_limit)
@@ -493,7 +481,7 @@ def train_vae(options: RecipeOptions) -> Path:
         x, b = autoencoder_batch(batch)
         posterior = vae.encode(x).latent_dist
         z = posterior.mean + posterior.std * torch.randn(posterior.mean.shape, generator=gen)
-        recon_loss, logs = reconstruction_loss(vae.decode(z).sample, x, b)
+        recon_loss, logs = autoencoder_loss(vae.decode(z).sample, x, b)
         kl = posterior.kl().mean()  # summed over latent elements, as SD's autoencoder
         return recon_loss + VAE_KL_WEIGHT * kl, {**logs, "kl": float(kl.detach())}
 
@@ -532,27 +520,9 @@ def latent_scaling_factor(vae: Any, dataset: Any, n: int) -> float:
 TINY_VAE_LOOP = LoopConfig(steps=1500, lr=1e-3, warmup=100, checkpoint_every=250)
 TINY_VAE_BATCH = 4
 TINY_VAE_CROP = 96
-#: Channels of every level of the nano tiny autoencoder (TAESD uses 64 for SD's).
-TINY_VAE_CHANNELS = 32
 #: Standard deviation of the noise added to the teacher's latents before the student
 #: decodes them (the UNet's latents are not exactly the encoder's).
 TINY_VAE_LATENT_NOISE = 0.05
-
-
-def nano_tiny_vae(channels: int = TINY_VAE_CHANNELS) -> Any:
-    """A TAESD-style ``AutoencoderTiny`` with the nano autoencoder's 8x down-sampling.
-
-    Its latents are the teacher's *scaled* latents (``scaling_factor`` 1), as TAESD's
-    are SD's.
-    """
-    from diffusers import AutoencoderTiny
-
-    tiny: Any = AutoencoderTiny(
-        encoder_block_out_channels=(channels,) * 4,
-        decoder_block_out_channels=(channels,) * 4,
-        latent_channels=4,
-    )
-    return tiny
 
 
 def train_tiny_vae(options: RecipeOptions) -> Path:
@@ -561,7 +531,7 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
     The student's encoder is fitted to the teacher's scaled latent means (MSE) and its
     decoder, fed the teacher's latents plus a little noise, to the teacher's decodes (L1
     on images; L1 + gradient L1 on the channel-mean depth, as the ``vae`` recipe).
-    Used by ``from_pretrained(..., tiny_vae=...)``; see the README's speed section.
+    Used by ``from_pretrained(..., tiny_vae=...)``; see ``docs/speed.md``.
     """
     from diffusers import AutoencoderKL
 
@@ -589,7 +559,7 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
             z_in = z_t + TINY_VAE_LATENT_NOISE * torch.randn(z_t.shape, generator=gen)
             y_t = teacher.decode(z_in / scale + shift).sample
         latent_mse = F.mse_loss(student.encode(x).latents, z_t)
-        recon_loss, logs = reconstruction_loss(student.decode(z_in).sample, y_t, b)
+        recon_loss, logs = autoencoder_loss(student.decode(z_in).sample, y_t, b)
         return latent_mse + recon_loss, {"latent_mse": float(latent_mse.detach()), **logs}
 
     loop = _loop(TINY_VAE_LOOP, options)
@@ -634,65 +604,12 @@ PRIOR_FLIPS = False
 PRIOR_VAL_SAMPLES = 64
 #: Side (latent pixels) of the random crop decoded for the prior's decoded-depth loss.
 PRIOR_EDGE_CROP = 12
-PROMPT_TOKENS = 8
-CROSS_ATTENTION_DIM = 64
 
 
 #: Feature widths of the nano prior UNet's levels (the last two with cross-attention).
 PRIOR_CHANNELS = (32, 64, 128)
 #: Residual blocks per UNet level.
 PRIOR_LAYERS = 1
-
-
-def nano_unet(channels: Sequence[int] = PRIOR_CHANNELS, layers: int = PRIOR_LAYERS) -> Any:
-    """The nano ``UNet2DConditionModel`` in the Lotus-G shape (8 in, 4 out, class label).
-
-    Args:
-        channels: feature width per level; the first level has no attention.
-        layers: residual blocks per level.
-    """
-    from diffusers import UNet2DConditionModel
-
-    n = len(channels)
-    unet: Any = UNet2DConditionModel(
-        sample_size=NANO_DATA.height // 8,
-        in_channels=8,
-        out_channels=4,
-        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (n - 1),
-        up_block_types=("CrossAttnUpBlock2D",) * (n - 1) + ("UpBlock2D",),
-        block_out_channels=tuple(channels),
-        layers_per_block=layers,
-        cross_attention_dim=CROSS_ATTENTION_DIM,
-        attention_head_dim=16,
-        norm_num_groups=16,
-        class_embed_type="projection",
-        projection_class_embeddings_input_dim=4,
-    )
-    return unet
-
-
-def nano_scheduler() -> Any:
-    """The SD-2 / Lotus-G noise schedule (1000 steps, scaled_linear 0.00085..0.012)."""
-    from diffusers import DDPMScheduler
-
-    return DDPMScheduler(
-        num_train_timesteps=1000,
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        prediction_type="sample",
-    )
-
-
-def empty_prompt_embedding(seed: int) -> torch.Tensor:
-    """The stored "empty prompt" context ``[1, PROMPT_TOKENS, CROSS_ATTENTION_DIM]``.
-
-    The nano family has no text encoder; a fixed seeded unit-variance embedding plays the
-    role of the encoded empty prompt (cross-attention learns to use it as a constant).
-    """
-    gen = torch.Generator().manual_seed(seed + 7)
-    return torch.randn((1, PROMPT_TOKENS, CROSS_ATTENTION_DIM), generator=gen)
 
 
 @torch.no_grad()
@@ -827,7 +744,8 @@ def train_prior(options: RecipeOptions) -> Path:
     vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=torch.float32).eval()
     vae.to(memory_format=torch.channels_last)  # encodes the data 1.3x faster on CPUs
     torch.manual_seed(options.seed)
-    unet = nano_unet(options.prior_channels or PRIOR_CHANNELS, options.prior_layers or PRIOR_LAYERS)
+    channels = options.prior_channels or PRIOR_CHANNELS
+    unet = nano_unet(channels, options.prior_layers or PRIOR_LAYERS, NANO_DATA.height // 8)
     model = DiffusionDepthModel(
         unet, vae, nano_scheduler(), empty_prompt_embedding(options.seed), prediction_type="sample"
     )
@@ -1030,7 +948,7 @@ def _loop(default: LoopConfig, options: RecipeOptions) -> LoopConfig:
 
 def _input(options: RecipeOptions, recipe: str) -> Path:
     """The ``final`` folder of an earlier recipe (option, or the bundled model)."""
-    from sharpdepth.nano import bundled_dir
+    from sharpdepth.assets import bundled_dir
 
     path = options.inputs.get(recipe) or bundled_dir(recipe)
     if not Path(path).is_dir():

@@ -3,6 +3,12 @@
 Every step's batch is a pure function of ``(seed, step)`` and the run's random
 generator is saved in each checkpoint, so a run interrupted and resumed gives the
 same weights as an uninterrupted one. Checkpoints are written atomically.
+
+It stays apart from the sharpener's :class:`~sharpdepth.training.trainer.Trainer`
+(``accelerate``, folder checkpoints, diffusers' cosine schedule): the nano runs resume
+from their ``checkpoint.pt`` and follow :func:`lr_factor`'s warm-up / constant / decay
+schedule bit for bit, which the Trainer's format cannot hold. Both use
+:mod:`sharpdepth.training.ema`; ``docs/method.md`` ("The two training loops") says more.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sharpdepth.ema import ema_decay, update_ema
 from sharpdepth.io import atomic_write
+from sharpdepth.training.ema import ema_decay, update_ema
 
 LOGGER = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ class LoopConfig:
         validate_every: steps between calls of the run's validation (0 = never; it
             also runs at the last step).
         ema_decay: keep an exponential moving average of the weights with this
-            maximum decay (with warm-up, :func:`sharpdepth.ema.ema_decay`); validation
+            maximum decay (with warm-up, :func:`sharpdepth.training.ema.ema_decay`); validation
             and the returned model use it. 0 = no average.
     """
 
