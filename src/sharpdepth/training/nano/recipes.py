@@ -232,7 +232,7 @@ def normalize_dense_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tens
 #: Warm-up, a constant rate, then the last ``decay_steps`` decay: the length was
 #: chosen from the held-out curve while the run was in its constant phase (docs/nano.md).
 METRIC_LOOP = LoopConfig(
-    steps=48000,
+    steps=31500,
     lr=1e-3,
     warmup=200,
     decay_steps=6000,
