@@ -101,8 +101,10 @@ def main() -> None:
     from diffusers import AutoencoderKL
 
     vae = AutoencoderKL.from_pretrained(args.vae).requires_grad_(False)  # not run here
+    # the model supplies the method's UNet call (timestep, prompt, class label); the
+    # UNet it runs is passed per call, since a pixel stem may widen its input
     model = DiffusionDepthModel(
-        prior.unet, vae, nano_scheduler(), empty_prompt_embedding(0), prediction_type="sample"
+        nano_unet(), vae, nano_scheduler(), empty_prompt_embedding(0), prediction_type="sample"
     )
 
     def image_input(picks: torch.Tensor, split: dict[str, torch.Tensor], rgb: Any) -> torch.Tensor:
@@ -118,7 +120,8 @@ def main() -> None:
         picks = batch["picks"]
         target = train["depth"][picks]
         noise = torch.randn(target.shape, generator=gen)
-        x0 = model.predict_x0(image_input(picks, train, train_rgb if pixels else None), noise)
+        z_i = image_input(picks, train, train_rgb if pixels else None)
+        x0 = model.predict_x0(z_i, noise, unet=prior.unet)
         return F.mse_loss(x0.float(), target), {}
 
     @torch.no_grad()
@@ -129,7 +132,7 @@ def main() -> None:
             picks = torch.arange(start, min(n_val, start + 16))
             z_d = val["depth"][picks]
             z_i = image_input(picks, val, val_rgb if pixels else None)
-            x0 = model.predict_x0(z_i, torch.randn(z_d.shape, generator=gen))
+            x0 = model.predict_x0(z_i, torch.randn(z_d.shape, generator=gen), unet=prior.unet)
             errors.append(((x0.float() - z_d) ** 2).flatten(1).mean(1))
         return {"val_latent_mse": float(torch.cat(errors).mean())}
 
