@@ -306,8 +306,11 @@ class Trainer:
         yield from loader
 
     # ------------------------------------------------------------------ loop
-    def fit(self, max_steps: int | None = None) -> Path:
-        """Train to ``optim.max_steps`` (or ``max_steps`` more); returns the output folder."""
+    def fit(self, max_steps: int | None = None, progress: bool = True) -> Path:
+        """Train to ``optim.max_steps`` (or ``max_steps`` more); returns the output folder.
+
+        ``progress=False`` hides the progress bar (log lines are written either way).
+        """
         from tqdm.auto import tqdm
 
         run = self.config.run
@@ -322,7 +325,7 @@ class Trainer:
             total=target,
             initial=self.step,
             desc="train",
-            disable=not self.accelerator.is_main_process,
+            disable=not (progress and self.accelerator.is_main_process),
         )
         while self.step < target:
             logs = self.optimizer_step(batches)

@@ -894,7 +894,7 @@ def train_sharpdepth(options: RecipeOptions, overrides: list[str] | None = None)
     trainer = Trainer(config)
     trainer.load_checkpoint()
     start_step, start = trainer.step, time.perf_counter()
-    trainer.fit()
+    trainer.fit(progress=options.progress)
     seconds = _previous_seconds(options.output) + time.perf_counter() - start
     (options.output / "seconds.json").write_text(json.dumps({"seconds": seconds}) + "\n")
     # shipped in float16, pointing at the bundled metric model by name
