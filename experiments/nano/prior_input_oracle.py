@@ -146,11 +146,8 @@ def main() -> None:
         ema_decay=0.0,
     )
     result = train_loop(prior, loss_fn, make, loop, args.output, False, "prior", validate)
-    curve = [
-        (json.loads(line)["step"], round(json.loads(line)["val_latent_mse"], 4))
-        for line in (args.output / "log.jsonl").read_text().splitlines()
-        if "val_latent_mse" in line
-    ]
+    logs = [json.loads(line) for line in (args.output / "log.jsonl").read_text().splitlines()]
+    curve = [(r["step"], round(r["val_latent_mse"], 4)) for r in logs if "val_latent_mse" in r]
     print(json.dumps({"input": args.input, "seconds": round(result.seconds), "val": curve}))
 
 
