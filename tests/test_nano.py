@@ -21,6 +21,7 @@ from sharpdepth.training.nano.recipes import (
     NanoData,
     RecipeOptions,
     crop_latents,
+    near_weights,
     normalize_dense_depth,
     preload_split,
     resize_item,
@@ -465,6 +466,33 @@ def test_prior_decoded_depth_loss_and_latent_cache(tiny_data: Path, tmp_path: Pa
     loss = decoded_depth_loss(model, x0, dense, crop=3, rng=np.random.default_rng(0))
     loss.backward()
     assert x0.grad is not None and x0.grad.abs().sum() > 0
+
+
+def test_near_weights_favour_near_pixels_of_deep_scenes() -> None:
+    depth = torch.full((2, 1, 16, 16), 4.0)
+    depth[0, :, 8:] = 1.0  # a deep scene: near half at 1 m, far half at 4 m
+    depth[1, :, :, :8] = 0.0  # sky (no depth) on the left half of a flat scene
+    mask = depth > 0
+    w = near_weights(depth, mask, factor=8, cap=100.0)
+    assert w.shape == (2, 1, 2, 2)
+    assert torch.allclose(w.flatten(1).mean(1), torch.ones(2))  # mean 1 per image
+    # relative error per unit of normalised depth: (4 - 1) / (2 d), i.e. 1.5 at 1 m, 0.375 at 4 m
+    assert torch.allclose(w[0, 0, 1] / w[0, 0, 0], torch.tensor(4.0))
+    # a flat scene (and its sky at the far end) gets equal weights, not NaN
+    assert torch.isfinite(w[1]).all() and torch.allclose(w[1], torch.ones_like(w[1]))
+    capped = near_weights(depth, mask, factor=8, cap=0.5)  # 1.5 capped to 0.5
+    assert torch.allclose(capped[0, 0, 1] / capped[0, 0, 0], torch.tensor(0.5 / 0.375))
+
+
+def test_prior_recipe_with_near_weights(tiny_data: Path, tmp_path: Path) -> None:
+    from sharpdepth.assets import bundled_dir
+
+    out = tmp_path / "prior"
+    opts = _options(tiny_data, out, inputs={"vae": bundled_dir("vae")}, prior_near_weight=8.0)
+    final = train_prior(opts)
+    assert json.loads((final / "training.json").read_text())["near_weight_cap"] == 8.0
+    stored = torch.load(out / "near_weights.pt", weights_only=True)
+    assert stored["weights"].shape[1:] == (1, 8, 8) and stored["cap"] == 8.0
 
 
 def test_tiny_vae_recipe_distils_the_nano_autoencoder(tiny_data: Path, tmp_path: Path) -> None:

@@ -95,6 +95,8 @@ class RecipeOptions:
             :data:`PRIOR_CHANNELS`, :data:`PRIOR_LAYERS`).
         prior_crop: prior recipe: training window side in latent pixels (default
             :data:`PRIOR_CROP`).
+        prior_near_weight: prior recipe: cap of the near-depth weights of the latent
+            loss (:func:`near_weights`; default :data:`PRIOR_NEAR_WEIGHT`, 0 = plain MSE).
     """
 
     data: Path
@@ -113,6 +115,7 @@ class RecipeOptions:
     prior_channels: tuple[int, ...] | None = None
     prior_layers: int | None = None
     prior_crop: int | None = None
+    prior_near_weight: float | None = None
 
 
 def split_size(data: Path, split: str) -> int:
@@ -604,6 +607,9 @@ PRIOR_FLIPS = False
 PRIOR_VAL_SAMPLES = 64
 #: Side (latent pixels) of the random crop decoded for the prior's decoded-depth loss.
 PRIOR_EDGE_CROP = 12
+#: Cap of the near-depth weights of the prior's latent loss (:func:`near_weights`);
+#: 0 trains on the plain latent MSE.
+PRIOR_NEAR_WEIGHT = 0.0
 
 
 #: Feature widths of the nano prior UNet's levels (the last two with cross-attention).
@@ -678,6 +684,67 @@ def cached_latents(
     torch.save({**latents, **key}, tmp)
     tmp.replace(cache)
     return latents
+
+
+def near_weights(depth: torch.Tensor, mask: torch.Tensor, factor: int, cap: float) -> torch.Tensor:
+    """Per-latent-pixel weights of the prior's latent loss that favour near depth.
+
+    An error ``delta`` in min-max normalised depth (range 2) is a relative depth error
+    of ``delta * (d_max - d_min) / (2 d)``: large on near pixels of deep scenes (a
+    street's road at 2 m when the far end is at 60 m), which the least-squares alignment
+    of the evaluation then turns into a large AbsRel. The weight of a pixel is that
+    factor, capped at ``cap``; pixels without depth (sky) count as the far end. Weights
+    are averaged over each latent pixel's ``factor x factor`` block and scaled to mean 1
+    per image, so they move the loss within an image, not between images.
+
+    Args:
+        depth: ``[B, 1, H, W]`` metres, 0 where invalid.
+        mask: ``[B, 1, H, W]`` bool, valid pixels.
+        factor: the autoencoder's down-sampling factor (``H`` and ``W`` multiples of it).
+        cap: largest weight before the per-image scaling (> 0).
+
+    Returns:
+        ``[B, 1, H / factor, W / factor]`` float32 weights, mean 1 per image.
+    """
+    valid = mask & (depth > 0)
+    flat = depth.flatten(1)
+    vflat = valid.flatten(1)
+    far = torch.where(vflat, flat, torch.zeros_like(flat)).max(dim=1).values
+    near = torch.where(vflat, flat, torch.full_like(flat, float("inf"))).min(dim=1).values
+    near = torch.where(torch.isfinite(near), near, far)
+    filled = torch.where(valid, depth, far.view(-1, 1, 1, 1)).clamp_min(1e-6)
+    span = (far - near).view(-1, 1, 1, 1)
+    weights = (span / (2 * filled)).clamp(1e-3, cap)
+    pooled = F.avg_pool2d(weights.float(), factor)
+    return pooled / pooled.flatten(1).mean(dim=1).view(-1, 1, 1, 1)
+
+
+@torch.no_grad()
+def cached_near_weights(
+    dataset: Any, limit: int | None, factor: int, cap: float, progress: bool, cache: Path
+) -> torch.Tensor:
+    """:func:`near_weights` of every sample, stored in ``cache`` (keyed by count and cap).
+
+    Returns:
+        ``[N, 1, h, w]`` float32 weights.
+    """
+    from tqdm.auto import tqdm
+
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    key = {"samples": n, "factor": factor, "cap": cap}
+    if cache.is_file():
+        stored = torch.load(cache, map_location="cpu", weights_only=True)
+        if all(stored.get(k) == v for k, v in key.items()):
+            return stored["weights"].float()
+    out = []
+    for start in tqdm(range(0, n, 32), desc="near weights", disable=not progress):
+        items = _stack([dataset[i] for i in range(start, min(n, start + 32))])
+        out.append(near_weights(items["depth"], items["mask"], factor, cap).half())
+    weights = torch.cat(out)
+    tmp = cache.with_suffix(".tmp")
+    torch.save({"weights": weights, **key}, tmp)
+    tmp.replace(cache)
+    return weights.float()
 
 
 def decoded_depth_loss(
@@ -773,6 +840,18 @@ def train_prior(options: RecipeOptions) -> Path:
             flips=False,
             dense=False,
         )
+    near_cap = PRIOR_NEAR_WEIGHT if options.prior_near_weight is None else options.prior_near_weight
+    if near_cap > 0:
+        if PRIOR_FLIPS:
+            raise ValueError("near-depth weights are not computed for mirrored samples")
+        latents["weight"] = cached_near_weights(
+            SynthFolderDataset(options.data, "train", seed=options.seed),
+            options.data_limit,
+            model.downsampling_factor,
+            near_cap,
+            options.progress,
+            options.output / "near_weights.pt",
+        )
     total = latents["image"].shape[0]
     batch_size = min(options.batch_size or PRIOR_BATCH, total)
     crop = options.prior_crop if options.prior_crop is not None else PRIOR_CROP
@@ -789,7 +868,10 @@ def train_prior(options: RecipeOptions) -> Path:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         noise = torch.randn(batch["depth"].shape, generator=gen)
         x0 = model.predict_x0(batch["image"], noise)
-        latent_mse = F.mse_loss(x0.float(), batch["depth"])
+        if "weight" in batch:
+            latent_mse = (batch["weight"] * (x0.float() - batch["depth"]) ** 2).mean()
+        else:
+            latent_mse = F.mse_loss(x0.float(), batch["depth"])
         if edge_weight <= 0:
             return latent_mse, {}
         rng = np.random.default_rng(batch["window_seed"])
@@ -839,6 +921,7 @@ def train_prior(options: RecipeOptions) -> Path:
         batch_size,
         {
             "edge_weight": edge_weight,
+            "near_weight_cap": near_cap,
             "crop": crop,
             "channels": list(unet.config.block_out_channels),
             "layers_per_block": unet.config.layers_per_block,
