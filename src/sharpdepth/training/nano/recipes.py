@@ -223,9 +223,18 @@ def normalize_dense_depth(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tens
         depth: ``[B, 1, H, W]`` metres, 0 where invalid.
         mask: ``[B, 1, H, W]`` bool, valid pixels.
     """
+    return method.normalize_depth(fill_invalid_far(depth, mask))
+
+
+def fill_invalid_far(depth: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Depth with the pixels outside ``mask`` (sky) set to the image's largest valid depth.
+
+    Args:
+        depth: ``[B, 1, H, W]`` metres.
+        mask: ``[B, 1, H, W]`` bool, valid pixels (an image without any is filled with 0).
+    """
     far = torch.where(mask, depth, torch.zeros_like(depth)).flatten(1).max(dim=1).values
-    filled = torch.where(mask, depth, far.view(-1, 1, 1, 1))
-    return method.normalize_depth(filled)
+    return torch.where(mask, depth, far.view(-1, 1, 1, 1))
 
 
 # --------------------------------------------------------------------------------------
@@ -673,17 +682,31 @@ def cached_latents(
     """
     n = len(dataset) if limit is None else min(limit, len(dataset))
     key = {"samples": n, "with_flips": flips, "with_dense": dense}
-    if cache.is_file():
-        stored = torch.load(cache, map_location="cpu", weights_only=True)
-        if all(stored.get(k) == v for k, v in key.items()):
-            LOGGER.info("prior: latents read from %s", cache)
-            return {k: v for k, v in stored.items() if torch.is_tensor(v)}
+    stored = _read_keyed_cache(cache, key)
+    if stored is not None:
+        LOGGER.info("prior: latents read from %s", cache)
+        return stored
     latents = encode_split(model, dataset, limit, progress, flips, dense)
+    _write_keyed_cache(cache, latents, key)
+    return latents
+
+
+def _read_keyed_cache(cache: Path, key: dict[str, Any]) -> dict[str, torch.Tensor] | None:
+    """The tensors stored in ``cache`` if it exists and was written with ``key``, else None."""
+    if not cache.is_file():
+        return None
+    stored = torch.load(cache, map_location="cpu", weights_only=True)
+    if not all(stored.get(k) == v for k, v in key.items()):
+        return None
+    return {k: v for k, v in stored.items() if torch.is_tensor(v)}
+
+
+def _write_keyed_cache(cache: Path, tensors: dict[str, torch.Tensor], key: dict[str, Any]) -> None:
+    """Store ``tensors`` and ``key`` in ``cache`` (written whole, then moved into place)."""
     tmp = cache.with_suffix(".tmp")
     cache.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**latents, **key}, tmp)
+    torch.save({**tensors, **key}, tmp)
     tmp.replace(cache)
-    return latents
 
 
 def near_weights(depth: torch.Tensor, mask: torch.Tensor, factor: int, cap: float) -> torch.Tensor:
@@ -706,15 +729,10 @@ def near_weights(depth: torch.Tensor, mask: torch.Tensor, factor: int, cap: floa
     Returns:
         ``[B, 1, H / factor, W / factor]`` float32 weights, mean 1 per image.
     """
-    valid = mask & (depth > 0)
-    flat = depth.flatten(1)
-    vflat = valid.flatten(1)
-    far = torch.where(vflat, flat, torch.zeros_like(flat)).max(dim=1).values
-    near = torch.where(vflat, flat, torch.full_like(flat, float("inf"))).min(dim=1).values
-    near = torch.where(torch.isfinite(near), near, far)
-    filled = torch.where(valid, depth, far.view(-1, 1, 1, 1)).clamp_min(1e-6)
-    span = (far - near).view(-1, 1, 1, 1)
-    weights = (span / (2 * filled)).clamp(1e-3, cap)
+    filled = fill_invalid_far(depth, mask & (depth > 0))
+    flat = filled.flatten(1)  # sky at the far end: its minimum is the nearest valid depth
+    span = (flat.max(dim=1).values - flat.min(dim=1).values).view(-1, 1, 1, 1)
+    weights = (span / (2 * filled.clamp_min(1e-6))).clamp(1e-3, cap)
     pooled = F.avg_pool2d(weights.float(), factor)
     return pooled / pooled.flatten(1).mean(dim=1).view(-1, 1, 1, 1)
 
@@ -732,18 +750,15 @@ def cached_near_weights(
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
     key = {"samples": n, "factor": factor, "cap": cap}
-    if cache.is_file():
-        stored = torch.load(cache, map_location="cpu", weights_only=True)
-        if all(stored.get(k) == v for k, v in key.items()):
-            return stored["weights"].float()
+    stored = _read_keyed_cache(cache, key)
+    if stored is not None:
+        return stored["weights"].float()
     out = []
     for start in tqdm(range(0, n, 32), desc="near weights", disable=not progress):
         items = _stack([dataset[i] for i in range(start, min(n, start + 32))])
         out.append(near_weights(items["depth"], items["mask"], factor, cap).half())
     weights = torch.cat(out)
-    tmp = cache.with_suffix(".tmp")
-    torch.save({"weights": weights, **key}, tmp)
-    tmp.replace(cache)
+    _write_keyed_cache(cache, {"weights": weights}, key)
     return weights.float()
 
 
