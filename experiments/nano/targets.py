@@ -6,11 +6,15 @@ result and one line per target with its figure and PASS / MISS.
 
     sharpdepth eval --benchmark synth --data-root data/nano-synth --split test \
         --use-intrinsics -o runs/eval/test
-    python experiments/nano/targets.py runs/eval/test [runs/eval/zeroshot runs/eval/moto]
+    python experiments/nano/targets.py runs/eval/test [runs/eval/zeroshot runs/eval/moto] \
+        [--prior-eval runs/eval/test-prior]
 
-The targets (docs/nano.md) compare four rows of one run: ``metric`` (the metric
-model), ``prior`` (the prior aligned to ground truth), ``sharpdepth`` and
-``guided-filter`` (the metric depth filtered with the image as guide).
+The targets (docs/nano.md) compare four rows: ``metric`` (the metric model),
+``prior`` (the prior aligned to ground truth), ``sharpdepth`` and ``guided-filter``
+(the metric depth filtered with the image as guide). In an eval of a sharpener the
+``prior`` row is the sharpener's own single pass (it plays the prior at inference);
+``--prior-eval`` names an eval run with ``--checkpoint`` the prior itself, whose
+``prior`` row then replaces it.
 """
 
 from __future__ import annotations
@@ -101,8 +105,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("test", type=Path, help="eval output folder of the test split")
     parser.add_argument("others", type=Path, nargs="*", help="more eval folders (tables only)")
+    parser.add_argument(
+        "--prior-eval", type=Path, default=None, help="eval folder of the prior checkpoint"
+    )
     args = parser.parse_args()
     title, methods = load(args.test)
+    if args.prior_eval is not None:
+        methods = {**methods, "prior": load(args.prior_eval)[1]["prior"]}
+        title += f" (prior row: {args.prior_eval})"
     print(table(title, methods), end="\n\n")
     for folder in args.others:
         print(table(*load(folder)), end="\n\n")

@@ -596,10 +596,10 @@ def train_tiny_vae(options: RecipeOptions) -> Path:
 # --------------------------------------------------------------------------------------
 
 PRIOR_LOOP = LoopConfig(
-    steps=40000,
+    steps=32500,
     lr=5e-4,
     warmup=200,
-    decay_steps=5000,
+    decay_steps=3000,
     checkpoint_every=250,
     weight_decay=1e-2,
     validate_every=500,
