@@ -25,6 +25,11 @@ from sharpdepth.testing import SmoothMetricModel
 RES = 64
 #: Fast modes against exact on tiny random weights: mean |relative depth difference|.
 FAST_TOLERANCE = 0.05
+#: The same through ``sharpdepth speed``, whose pipelines use the bundled nano metric
+#: model: the random sharpener's noise is scaled onto that model's depth range on the
+#: photo, so the bound is looser (0.08 measured with the retrained family; the tight
+#: comparison is ``test_fast_modes_stay_close_to_exact`` with a smooth metric model).
+FAST_TOLERANCE_COMMAND = 0.15
 
 
 def _pipe(root: Path, mode: str, **kwargs: Any) -> SharpDepthPipeline:
@@ -235,7 +240,7 @@ def test_speed_command_measures_every_mode_in_one_run(
     diffs = report["differences_vs_exact"]
     assert diffs["exact"]["max_abs_m"] == 0.0
     assert diffs["released"]["mean_rel"] < 1e-4  # same result, other cost structure
-    assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE
+    assert 0.0 < diffs["fast"]["mean_rel"] < FAST_TOLERANCE_COMMAND
     assert diffs["fast+tiny"]["max_abs_m"] > 0.0  # another (random) decoder
     # no layer is wide enough for Winograd; exact's up-sampling in sub-pixel form rounds
     # differently from +direct's plain up-sampling. Measured 1e-8 on an idle 2-core CPU,
