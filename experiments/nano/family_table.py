@@ -14,10 +14,11 @@ the prior at inference):
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
+
+from targets import load
 
 #: (row label, which eval folder, method name in its results.json)
 ROWS = (
@@ -36,11 +37,6 @@ COLUMNS = (
 )
 
 
-def _methods(folder: Path) -> dict[str, dict[str, Any]]:
-    """``results.json``'s per-method averages of one eval folder."""
-    return json.loads((folder / "results.json").read_text())["methods"]
-
-
 def _cell(value: Any, digits: int) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -52,7 +48,7 @@ def table(benchmarks: list[tuple[str, Path, Path]]) -> str:
     head = ["benchmark", "method", *(c[0] for c in COLUMNS)]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for label, sharpener_dir, prior_dir in benchmarks:
-        sources = (_methods(sharpener_dir), _methods(prior_dir))
+        sources = (load(sharpener_dir)[1], load(prior_dir)[1])
         for name, source, method in ROWS:
             values = sources[source].get(method)
             if values is None:
