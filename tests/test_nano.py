@@ -256,6 +256,26 @@ def test_metric_net_head_level_follows_the_output_stride() -> None:
         NanoMetricNet(NanoMetricConfig(output_stride=3))
 
 
+def test_metric_net_patch_stem_sees_the_full_input_at_the_default_cost() -> None:
+    """A stem stride of 4 on a 2x larger input gives the default network's feature sizes."""
+    small = NanoMetricConfig(channels=(8, 8, 8, 8, 8), output_stride=4)
+    patch = NanoMetricConfig(channels=(8, 8, 8, 8, 8), output_stride=8, stem_stride=4)
+    assert (small.stride, patch.stride) == (32, 64)
+    assert small.head_level == patch.head_level == 1
+    sizes = []
+    for config, side in ((small, 64), (patch, 128)):
+        net = NanoMetricNet(config)
+        image, k = torch.rand(1, 3, side, side), _k(side, side, side * 0.8)[None]
+        with torch.no_grad():
+            sizes.append(tuple(net.stem(torch.cat([image, image[:, :2]], dim=1)).shape))
+            assert net(image, k).shape == (1, 1, side, side)
+    assert sizes[0] == sizes[1] == (1, 8, 32, 32)
+    with pytest.raises(ValueError, match="finer than stem_stride"):
+        NanoMetricNet(NanoMetricConfig(output_stride=2, stem_stride=4))
+    with pytest.raises(ValueError, match="stem_stride must be a power of two"):
+        NanoMetricNet(NanoMetricConfig(stem_stride=3))
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from sharpdepth.synth.generate import generate_dataset

@@ -2,7 +2,7 @@
 
     python experiments/nano/train_metric_variant.py -o runs/abl/metric-X --steps 1500 \
         [--dense] [--resolution 128] [--output-stride 4] [--channels 24,32,48,96,128] \
-        [--blocks 1] [--batch-size 16]
+        [--blocks 1] [--stem-stride 2] [--batch-size 16]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     p.add_argument("--output-stride", type=int, default=METRIC_CONFIG.output_stride)
     p.add_argument("--channels", default=",".join(map(str, METRIC_CONFIG.channels)))
     p.add_argument("--blocks", type=int, default=METRIC_CONFIG.blocks)
+    p.add_argument("--stem-stride", type=int, default=METRIC_CONFIG.stem_stride)
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     config = NanoMetricConfig(
@@ -33,6 +34,7 @@ def main() -> None:
         blocks=args.blocks,
         resolution=args.resolution,
         output_stride=args.output_stride,
+        stem_stride=args.stem_stride,
     )
     options = RecipeOptions(
         data=args.data,

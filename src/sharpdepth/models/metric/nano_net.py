@@ -50,7 +50,8 @@ class NanoMetricConfig:
     """Architecture of :class:`NanoMetricNet`.
 
     Attributes:
-        channels: feature widths at 1/2, 1/4, 1/8, 1/16 and 1/32 resolution.
+        channels: feature widths of the encoder levels, at 1/``stem_stride`` of the
+            input and then halving (1/2 ... 1/32 with the default stem).
         blocks: residual blocks per encoder stage.
         canonical_focal: focal length of the canonical camera, in image widths.
         resolution: longer image side the network runs at (a multiple of 32).
@@ -59,6 +60,11 @@ class NanoMetricConfig:
             (2, 4, 8 ...: the decoder stops at that level and the head's output is
             up-sampled bilinearly). A coarse head makes the model accurate but soft,
             like the patch-token heads of real metric models.
+        stem_stride: down-sampling of the first level (2, 4, 8 ...). Above 2 the
+            stem folds ``stem_stride / 2`` x ``stem_stride / 2`` pixel blocks into
+            channels (space-to-depth, like a ViT's patch embedding) before its
+            stride-2 convolution, so a larger input costs the rest of the network
+            nothing.
     """
 
     channels: tuple[int, ...] = (24, 32, 48, 96, 128)
@@ -67,19 +73,28 @@ class NanoMetricConfig:
     resolution: int = 256
     max_depth: float = 200.0
     output_stride: int = 2
+    stem_stride: int = 2
     model_type: str = field(default=MODEL_TYPE)
 
     @property
     def stride(self) -> int:
         """Total down-sampling of the encoder (input sides must be multiples of it)."""
-        return int(2 ** len(self.channels))
+        return int(2 ** (len(self.channels) - 1)) * self.stem_stride
 
     @property
     def head_level(self) -> int:
-        """Index into :attr:`channels` of the level the depth head reads (0 = 1/2)."""
-        level = int(self.output_stride).bit_length() - 2
-        if self.output_stride < 2 or 2 ** (level + 1) != self.output_stride:
-            raise ValueError(f"output_stride must be a power of two >= 2, got {self.output_stride}")
+        """Index into :attr:`channels` of the level the depth head reads (0 = the stem's)."""
+        for name, value in (
+            ("stem_stride", self.stem_stride),
+            ("output_stride", self.output_stride),
+        ):
+            if value < 2 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two >= 2, got {value}")
+        if self.output_stride < self.stem_stride:
+            raise ValueError(
+                f"output_stride {self.output_stride} is finer than stem_stride {self.stem_stride}"
+            )
+        level = int(self.output_stride // self.stem_stride).bit_length() - 1
         if level >= len(self.channels) - 1:
             raise ValueError(f"output_stride {self.output_stride} leaves no decoder level")
         return level
@@ -137,6 +152,18 @@ def ray_channels(K: torch.Tensor, height: int, width: int) -> torch.Tensor:  # n
     return torch.stack([x.expand(-1, height, width), y.expand(-1, height, width)], dim=1)
 
 
+def _stem(channels: int, stride: int) -> nn.Sequential:
+    """First level: ``[B, 5, H, W]`` -> ``[B, channels, H / stride, W / stride]``."""
+    fold = stride // 2
+    if fold == 1:
+        return nn.Sequential(nn.Conv2d(5, channels, 3, stride=2, padding=1), _ResBlock(channels))
+    return nn.Sequential(
+        nn.PixelUnshuffle(fold),
+        nn.Conv2d(5 * fold * fold, channels, 3, stride=2, padding=1),
+        _ResBlock(channels),
+    )
+
+
 class NanoMetricNet(nn.Module):
     """Image + intrinsics -> metric depth (see the module docstring).
 
@@ -151,7 +178,7 @@ class NanoMetricNet(nn.Module):
         super().__init__()
         self.config = config or NanoMetricConfig()
         ch = list(self.config.channels)
-        self.stem = nn.Sequential(nn.Conv2d(5, ch[0], 3, stride=2, padding=1), _ResBlock(ch[0]))
+        self.stem = _stem(ch[0], self.config.stem_stride)
         self.down = nn.ModuleList()
         for c_in, c_out in itertools.pairwise(ch):
             layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1)]
