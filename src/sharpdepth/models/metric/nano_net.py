@@ -54,7 +54,7 @@ class NanoMetricConfig:
             input and then halving (1/2 ... 1/32 with the default stem).
         blocks: residual blocks per encoder stage.
         canonical_focal: focal length of the canonical camera, in image widths.
-        resolution: longer image side the network runs at (a multiple of 32).
+        resolution: longer image side the network runs at (a multiple of :attr:`stride`).
         max_depth: upper clamp of predicted depth, metres.
         output_stride: resolution of the depth head relative to the network's input
             (2, 4, 8 ...: the decoder stops at that level and the head's output is
