@@ -2,10 +2,10 @@
 
     OMP_NUM_THREADS=1 python experiments/nano/metric_step_time.py \
         --variant 24,32,48,96,128:128:4 --variant 24,32,64,192,384:128:4 \
-        --variant 24,32,48,96,128:256:8
+        --variant 24,32,48,96,128:256:8 --variant 24,32,48,96,128:256:8:4
 
-Each ``--variant`` is ``CHANNELS:RESOLUTION:OUTPUT_STRIDE[:STEM_STRIDE]``. A step is what the metric
-recipe does per batch (forward on a batch of 16 square images with their intrinsics,
+Each ``--variant`` is ``CHANNELS:RESOLUTION:OUTPUT_STRIDE[:STEM_STRIDE]``. A step is
+what the metric recipe does per batch (forward on a batch of 16 square images with their intrinsics,
 SILog loss on a random quarter of the pixels, backward, AdamW), on random inputs, so the
 time excludes data loading. Prints one JSON line per variant: parameters, float16 size
 in MB, median seconds per step, and the ratio to the first variant.
