@@ -20,6 +20,7 @@ import time
 
 import torch
 
+from sharpdepth.geometry import intrinsics_from_focal
 from sharpdepth.models.metric.nano_net import NanoMetricConfig, NanoMetricNet
 from sharpdepth.training.nano.recipes import METRIC_BATCH, silog_loss
 
@@ -31,18 +32,16 @@ def parse_variant(text: str) -> NanoMetricConfig:
         channels=tuple(int(c) for c in channels.split(",")),
         resolution=int(resolution),
         output_stride=int(stride),
-        stem_stride=int(stem[0]) if stem else 2,
+        stem_stride=int(stem[0]) if stem else NanoMetricConfig.stem_stride,
     )
 
 
-def step_seconds(config: NanoMetricConfig, steps: int, gen: torch.Generator) -> list[float]:
+def step_seconds(model: NanoMetricNet, steps: int, gen: torch.Generator) -> list[float]:
     """Wall-clock seconds of ``steps`` training steps (after two warm-up steps)."""
-    model = NanoMetricNet(config)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    size = config.resolution
+    size = model.config.resolution
     image = torch.rand(METRIC_BATCH, 3, size, size, generator=gen)
-    k = torch.tensor([[size * 0.8, 0.0, size / 2], [0.0, size * 0.8, size / 2], [0.0, 0.0, 1.0]])
-    intrinsics = k.expand(METRIC_BATCH, 3, 3).clone()
+    intrinsics = intrinsics_from_focal(size * 0.8, size, size).expand(METRIC_BATCH, 3, 3)
     target = 1.0 + 9.0 * torch.rand(METRIC_BATCH, 1, size, size, generator=gen)
     mask = torch.rand(METRIC_BATCH, 1, size, size, generator=gen) < 0.25
     times = []
@@ -66,10 +65,10 @@ def main() -> None:
     gen = torch.Generator().manual_seed(args.seed)
     first = None
     for text in args.variant:
-        config = parse_variant(text)
-        median = statistics.median(step_seconds(config, args.steps, gen))
+        model = NanoMetricNet(parse_variant(text))
+        params = sum(p.numel() for p in model.parameters())
+        median = statistics.median(step_seconds(model, args.steps, gen))
         first = first or median
-        params = sum(p.numel() for p in NanoMetricNet(config).parameters())
         print(
             json.dumps(
                 {
